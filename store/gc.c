@@ -271,6 +271,7 @@ static uint64_t sweep_objdir(shale_store *s, const struct idset *live, uint64_t 
 	DIR *top = fdopendir(dup(s->objdir_fd));
 	if (!top)
 		return 0;
+	rewinddir(top); /* the dup shares its offset with objdir_fd: start over */
 	struct dirent *d;
 	while ((d = readdir(top))) {
 		if (d->d_name[0] == '.') {

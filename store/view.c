@@ -639,7 +639,8 @@ int shale_view_readdir(shale_view *v, uint64_t dir, const char *after, shale_dir
 	be64_put(key + SHALE_ID_LEN, dir);
 	if (al > NAME_MAX)
 		al = NAME_MAX;
-	memcpy(key + pl, after, al);
+	if (al)
+		memcpy(key + pl, after, al);
 	MDB_cursor *c;
 	int rc = mdb_cursor_open(txn, v->s->dbi[DB_VNAMES], &c), ret = 0;
 	if (rc) {

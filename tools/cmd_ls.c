@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "cli.h"
 
 static void mode_string(uint8_t type, uint32_t mode, char out[11])
@@ -38,23 +40,37 @@ static const char *type_name(uint8_t t)
 	}
 }
 
-/* JSON strings must be UTF-8: escape other bytes as \xNN so names stay faithful. */
-static json_t *json_bytes(const char *p, size_t n)
+static char *base64(const void *p, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+	return out;
+}
+
+/* Add a byte string to a JSON object: as text when it is UTF-8, else as text
+ * with U+FFFD for the bad bytes plus KEY_b64 holding the raw bytes. */
+static void json_set_bytes(json_t *o, const char *key, const char *p, size_t n)
 {
 	json_t *j = json_stringn(p, n);
-	if (j)
-		return j;
-	char *buf = malloc(4 * n + 1), *o = buf;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch < 0x80)
-			*o++ = (char)ch;
-		else
-			o += sprintf(o, "\\x%02x", ch);
+	if (j) {
+		json_object_set_new(o, key, j);
+		return;
 	}
-	j = json_stringn(buf, (size_t)(o - buf));
-	free(buf);
-	return j;
+	char *fixed = malloc(3 * n + 1), *w = fixed;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)p[i] < 0x80) {
+			*w++ = p[i];
+		} else {
+			memcpy(w, "\xef\xbf\xbd", 3);
+			w += 3;
+		}
+	}
+	json_object_set_new(o, key, json_stringn(fixed, (size_t)(w - fixed)));
+	free(fixed);
+	char k64[64], *b = base64(p, n);
+	snprintf(k64, sizeof k64, "%s_b64", key);
+	json_object_set_new(o, k64, json_string(b));
+	free(b);
 }
 
 struct lsopt {
@@ -68,25 +84,28 @@ static void print_entry(struct lsopt *o, const char *path, const char *name, con
 			uint64_t ino, uint32_t nlink, uint64_t blocks)
 {
 	if (o->json) {
+		/* xattr values are bytes: base64, as scripts need them exact */
 		json_t *x = json_object();
 		uint32_t pos = 0, nl, vl;
 		const char *xn;
 		const uint8_t *xv;
 		while (shale_xattr_next(e->xattrs, e->xattrs_len, &pos, &xn, &nl, &xv, &vl)) {
-			char key[256];
+			char key[256], *b = base64(xv, vl);
 			snprintf(key, sizeof key, "%.*s", (int)nl, xn);
-			json_object_set_new(x, key, json_bytes((const char *)xv, vl));
+			json_object_set_new(x, key, json_string(b));
+			free(b);
 		}
-		char mtime[64];
+		char mtime[64], full[PATH_MAX + 2];
 		snprintf(mtime, sizeof mtime, "%lld.%09ld", (long long)e->mtime.tv_sec, e->mtime.tv_nsec);
-		json_t *j = json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "path",
-				      json_bytes(path, strlen(path)), "type", type_name(e->type), "mode",
-				      (json_int_t)e->mode, "uid", (json_int_t)e->uid, "gid",
-				      (json_int_t)e->gid, "size", (json_int_t)e->size, "mtime", mtime,
-				      "nlink", (json_int_t)nlink, "ino", (json_int_t)ino, "blocks",
-				      (json_int_t)blocks);
+		snprintf(full, sizeof full, "/%s", path);
+		json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I}", "type",
+				      type_name(e->type), "mode", (json_int_t)e->mode, "uid",
+				      (json_int_t)e->uid, "gid", (json_int_t)e->gid, "size",
+				      (json_int_t)e->size, "mtime", mtime, "nlink", (json_int_t)nlink, "ino",
+				      (json_int_t)ino, "blocks", (json_int_t)blocks);
+		json_set_bytes(j, "path", full, strlen(full));
 		if (e->type == SHALE_LNK)
-			json_object_set_new(j, "target", json_bytes(e->target, e->target_len));
+			json_set_bytes(j, "target", e->target, e->target_len);
 		if (e->type == SHALE_CHR || e->type == SHALE_BLK) {
 			json_object_set_new(j, "major", json_integer(major(e->rdev)));
 			json_object_set_new(j, "minor", json_integer(minor(e->rdev)));

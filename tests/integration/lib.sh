@@ -1,0 +1,92 @@
+# Shared by the integration tests: a private store, assertions, and a cleanup
+# that always runs (exit, failure, Ctrl-C, or the watchdog's timeout) and
+# unmounts everything the test mounted.
+set -euo pipefail
+
+SHALE=${SHALE:?set SHALE to the shale binary (ctest does)}
+SHALE_SRC=${SHALE_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+TESTS=$SHALE_SRC/tests/integration
+T=$(mktemp -d /tmp/shale-it.XXXXXX)
+export SHALE_ROOT=$T/store
+TEST_TIMEOUT=${TEST_TIMEOUT:-500}
+
+shale() { "$SHALE" "$@"; }
+
+# Unmount whatever is mounted below $T, deepest first, then kill what is left.
+unmount_all() {
+	local m
+	for m in $(awk -v t="$T" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
+		m=$(printf '%b' "$m")
+		fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+	done
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "${WATCHDOG:-}" ]; then
+		pkill -P "$WATCHDOG" 2>/dev/null || true
+		kill "$WATCHDOG" 2>/dev/null || true
+	fi
+	[ "$(type -t test_cleanup)" = function ] && test_cleanup || true
+	unmount_all
+	if [ "$rc" -ne 0 ] && [ -n "${KEEP_ON_FAIL:-}" ]; then
+		echo "keeping $T" >&2
+	else
+		rm -rf "$T" 2>/dev/null || { unmount_all; rm -rf "$T" 2>/dev/null || true; }
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT
+trap 'echo "FAIL: timed out after ${TEST_TIMEOUT}s" >&2; exit 124' TERM
+# The watchdog keeps no file open: ctest waits for whoever holds its pipe.
+( exec >/dev/null 2>&1 </dev/null; sleep "$TEST_TIMEOUT"; kill -TERM $$ ) &
+WATCHDOG=$!
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+step() { echo "--- [${SECONDS}s] $*"; }
+
+assert_eq() { # expected actual [message]
+	[ "$1" == "$2" ] || fail "${3:-values differ}: expected '$1', got '$2'"
+}
+
+assert_contains() { # haystack needle [message]
+	[[ "$1" == *"$2"* ]] || fail "${3:-missing text}: '$2' not in: $1"
+}
+
+# expect_exit CODE CMD...: run CMD, which must exit with CODE; its stderr is in $ERR.
+expect_exit() {
+	local want=$1 rc=0
+	shift
+	ERR=$("$@" 2>&1 >/dev/null) || rc=$?
+	[ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want: $ERR"
+}
+
+# A tiny Linux userland: busybox-static and its applet links.
+make_busybox_rootfs() {
+	local dir=$1
+	mkdir -p "$dir"/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,proc,dev,sys}
+	cp /bin/busybox "$dir/bin/busybox"
+	local a
+	for a in $("$dir/bin/busybox" --list); do
+		[ -e "$dir/bin/$a" ] || ln -s busybox "$dir/bin/$a"
+	done
+	echo "root:x:0:0:root:/root:/bin/sh" >"$dir/etc/passwd"
+	echo "root:x:0:" >"$dir/etc/group"
+	chmod 1777 "$dir/tmp"
+}
+
+# Compare two trees (or a tree with `shale ls -R --format json`): see treecmp.py.
+treecmp() { python3 "$TESTS/treecmp.py" "$@"; }
+
+# Object files in the store (content objects only).
+count_objects() { find "$SHALE_ROOT/objects" -type f ! -name '.*' 2>/dev/null | wc -l; }
+
+# What `shale images -a` shows, without the parts that change with the clock.
+images_state() {
+	shale images -a --no-trunc --format json | python3 -c '
+import json, sys
+for l in sys.stdin:
+    j = json.loads(l); j.pop("CreatedSince", None); print(json.dumps(j, sort_keys=True))' | sort
+}
