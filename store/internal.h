@@ -27,6 +27,7 @@ enum db {
 	DB_CONTAINERS, /* container id -> JSON */
 	DB_MOUNTS,     /* mountpoint -> JSON */
 	DB_CACHE,      /* build cache key -> JSON */
+	DB_BLOBS,      /* layer id or digest -> JSON (OCI digests of exported layers) */
 	DB_COUNT
 };
 

@@ -28,6 +28,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_CONTAINERS] = "containers",
 	[DB_MOUNTS] = "mounts",
 	[DB_CACHE] = "build_cache",
+	[DB_BLOBS] = "blobs",
 };
 
 int mdb_fail(int rc, const char *what)
@@ -342,6 +343,7 @@ MDB_dbi table_dbi(shale_store *s, enum shale_table t)
 	switch (t) {
 	case SHALE_T_CONTAINERS: return s->dbi[DB_CONTAINERS];
 	case SHALE_T_MOUNTS: return s->dbi[DB_MOUNTS];
+	case SHALE_T_BLOBS: return s->dbi[DB_BLOBS];
 	default: return s->dbi[DB_CACHE];
 	}
 }

@@ -323,8 +323,10 @@ int shale_image_du(shale_store *s, const shale_id *image, shale_du_layer **out, 
 
 /* ---- roots other components register ----------------------------------------------------------- */
 /* A generic string-keyed record table for components built on the store
- * (containers, mounts, build cache). Values are JSON documents. */
-enum shale_table { SHALE_T_CONTAINERS, SHALE_T_MOUNTS, SHALE_T_CACHE };
+ * (containers, mounts, build cache, OCI blob digests). Values are JSON documents.
+ * Records of containers, mounts and the cache with an "image" (or "images")
+ * member are GC roots. */
+enum shale_table { SHALE_T_CONTAINERS, SHALE_T_MOUNTS, SHALE_T_CACHE, SHALE_T_BLOBS };
 int shale_table_put(shale_store *s, enum shale_table t, const char *key, json_t *val);
 json_t *shale_table_get(shale_store *s, enum shale_table t, const char *key);
 int shale_table_delete(shale_store *s, enum shale_table t, const char *key);
