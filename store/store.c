@@ -227,8 +227,21 @@ static shale_store *store_open(const char *root, bool create)
 		if (r)
 			goto fail;
 	}
-	if (open_env(s, create) < 0 || open_dbs(s, create) < 0)
+	if (open_env(s, create) < 0)
 		goto fail;
+	if (open_dbs(s, create) < 0) {
+		/* a store made by an older shale lacks newer databases: add them */
+		MDB_val k = {6, "secret"}, v;
+		MDB_txn *t;
+		bool initialised = !create && mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t) == 0;
+		if (initialised) {
+			MDB_dbi meta;
+			initialised = mdb_dbi_open(t, "meta", 0, &meta) == 0 && mdb_get(t, meta, &k, &v) == 0;
+			mdb_txn_abort(t);
+		}
+		if (!initialised || open_dbs(s, true) < 0)
+			goto fail;
+	}
 	s->objdir_fd = open(s->objdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->objdir_fd < 0) {
 		shale_err(errno, "open %s: %s", s->objdir, strerror(errno));
