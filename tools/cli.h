@@ -72,5 +72,8 @@ int cmd_prune(struct cli *c, int argc, char **argv);
 int cmd_du(struct cli *c, int argc, char **argv);
 int cmd_ls(struct cli *c, int argc, char **argv);
 int cmd_cat(struct cli *c, int argc, char **argv);
+int cmd_mount(struct cli *c, int argc, char **argv);
+int cmd_umount(struct cli *c, int argc, char **argv);
+int cmd_mounts(struct cli *c, int argc, char **argv);
 
 #endif

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mounts.h"
 
 static const struct verb verbs[] = {
 	{"init", cmd_init, "Create an image store"},
@@ -16,6 +17,9 @@ static const struct verb verbs[] = {
 	{"du", cmd_du, "Show the disk usage of an image's layers"},
 	{"ls", cmd_ls, "List files of an image"},
 	{"cat", cmd_cat, "Print files of an image"},
+	{"mount", cmd_mount, "Mount an image as a directory"},
+	{"umount", cmd_umount, "Unmount an image"},
+	{"mounts", cmd_mounts, "List active mounts"},
 };
 
 static void usage(FILE *out)
@@ -36,6 +40,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	struct cli c = {.prog = "shale"};
+	const char *base = strrchr(argv[0], '/');
+	if (!strcmp(base ? base + 1 : argv[0], "mount.fuse.shale"))
+		return mount_helper_main(argc, argv);
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--root") && i + 1 < argc) {

@@ -1,0 +1,32 @@
+/* shale's FUSE driver: the one public header of the fs library.
+ *
+ * Mounts an image as a directory: the merged view of its layers (top layer
+ * wins, whiteouts hide, opaque directories cut off what is below), with writes
+ * going to an upper directory when one is given (copy-on-write). */
+#ifndef SHALE_FS_H
+#define SHALE_FS_H
+
+#include <stdbool.h>
+
+#include "store.h"
+
+struct shale_fs_config {
+	const char *source;   /* shown as the mount's source (an image reference) */
+	shale_id image;
+	const char *upper;    /* the upper directory; NULL mounts read-only */
+	const char *work;     /* scratch directory on the upper's filesystem */
+	bool allow_other;     /* let other users in (needs user_allow_other for non-root) */
+	const char *mount_opts; /* generic mount flags passed through (nosuid,nodev,...) */
+	bool debug;           /* libfuse's request log on stderr */
+	unsigned max_threads; /* worker threads (0: default) */
+	/* Called once: with error NULL when the mount is live (before serving),
+	 * or with the reason it could not be made. */
+	void (*ready)(void *arg, const char *error);
+	void *ready_arg;
+};
+
+/* Mount at `mountpoint` and serve requests until unmounted or signalled.
+ * Returns 0 after a clean unmount, -1 on error (message in shale_errmsg()). */
+int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char *mountpoint);
+
+#endif

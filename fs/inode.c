@@ -1,0 +1,242 @@
+/* The node table (FUSE node ids to inodes of the merged view) and attributes.
+ *
+ * Nodes are keyed by st_ino, so the names of one hardlinked file share a node
+ * (and the kernel shares one inode and one page cache for them). The table lock
+ * is held only to find, add or drop a node, never across I/O; getattr and read
+ * on lower nodes take no lock at all (LMDB readers are lock-free). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static size_t slot(uint64_t ino, size_t cap)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+void node_table_init(struct fs *fs)
+{
+	pthread_mutex_init(&fs->table_mu, NULL);
+	fs->table_cap = 4096;
+	fs->table = calloc(fs->table_cap, sizeof *fs->table);
+}
+
+static void table_grow(struct fs *fs)
+{
+	size_t cap = fs->table_cap * 2;
+	struct node **t = calloc(cap, sizeof *t);
+	for (size_t i = 0; i < fs->table_cap; i++) {
+		for (struct node *n = fs->table[i], *next; n; n = next) {
+			next = n->hnext;
+			size_t j = slot(n->ino, cap);
+			n->hnext = t[j];
+			t[j] = n;
+		}
+	}
+	free(fs->table);
+	fs->table = t;
+	fs->table_cap = cap;
+}
+
+static void node_free(struct node *n)
+{
+	if (n->ufd >= 0)
+		close(n->ufd);
+	pthread_mutex_destroy(&n->mu);
+	free(n->name);
+	free(n);
+}
+
+static void table_remove(struct fs *fs, struct node *n)
+{
+	struct node **pp = &fs->table[slot(n->ino, fs->table_cap)];
+	while (*pp && *pp != n)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = n->hnext;
+		fs->table_n--;
+	}
+}
+
+void node_table_free(struct fs *fs)
+{
+	for (size_t i = 0; i < fs->table_cap; i++) {
+		for (struct node *n = fs->table[i], *next; n; n = next) {
+			next = n->hnext;
+			if (n != fs->root)
+				node_free(n);
+		}
+	}
+	free(fs->table);
+	fs->table = NULL;
+	pthread_mutex_destroy(&fs->table_mu);
+}
+
+struct node *node_get(struct fs *fs, fuse_ino_t nodeid)
+{
+	return nodeid == FUSE_ROOT_ID ? fs->root : (struct node *)(uintptr_t)nodeid;
+}
+
+fuse_ino_t node_id(struct fs *fs, struct node *n)
+{
+	return n == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
+}
+
+struct node *node_find_or_add(struct fs *fs, uint64_t ino, uint64_t lower, uint8_t type,
+			      struct node *parent, const char *name, bool lookup)
+{
+	pthread_mutex_lock(&fs->table_mu);
+	struct node *n = fs->table[slot(ino, fs->table_cap)];
+	while (n && n->ino != ino)
+		n = n->hnext;
+	if (!n) {
+		n = calloc(1, sizeof *n);
+		n->ino = ino;
+		n->lower = lower;
+		n->type = type;
+		n->ufd = -1;
+		n->parent = parent;
+		n->name = strdup(name);
+		pthread_mutex_init(&n->mu, NULL);
+		if (parent)
+			parent->refs++;
+		if (2 * (fs->table_n + 1) > fs->table_cap)
+			table_grow(fs);
+		size_t j = slot(ino, fs->table_cap);
+		n->hnext = fs->table[j];
+		fs->table[j] = n;
+		fs->table_n++;
+	}
+	if (lookup)
+		n->nlookup++;
+	else
+		n->refs++;
+	pthread_mutex_unlock(&fs->table_mu);
+	return n;
+}
+
+/* Drop nodes nobody holds, walking up to parents they held. Table lock held. */
+static void release_locked(struct fs *fs, struct node *n)
+{
+	while (n && n != fs->root && n->nlookup == 0 && n->refs == 0) {
+		struct node *parent = n->parent;
+		table_remove(fs, n);
+		node_free(n);
+		if (parent)
+			parent->refs--;
+		n = parent;
+	}
+}
+
+void node_unref(struct fs *fs, struct node *n)
+{
+	pthread_mutex_lock(&fs->table_mu);
+	n->refs--;
+	release_locked(fs, n);
+	pthread_mutex_unlock(&fs->table_mu);
+}
+
+void node_forget(struct fs *fs, struct node *n, uint64_t nlookup)
+{
+	pthread_mutex_lock(&fs->table_mu);
+	n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+	release_locked(fs, n);
+	pthread_mutex_unlock(&fs->table_mu);
+}
+
+void vattr_to_stat(const shale_vattr *a, uint64_t ino, struct stat *st)
+{
+	shale_entry e = {.type = a->type, .mode = a->mode};
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_mode = shale_entry_st_mode(&e);
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = 4096;
+	st->st_atim = a->mtime; /* layers keep no access times */
+	st->st_mtim = a->mtime;
+	st->st_ctim = a->ctime;
+}
+
+int node_stat(struct fs *fs, struct node *n, struct stat *st)
+{
+	int ufd = __atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE);
+	if (ufd >= 0) {
+		if (fstatat(ufd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+			return errno;
+		st->st_ino = n->ino;
+		return 0;
+	}
+	shale_vattr a;
+	if (shale_view_getattr(fs->view, n->lower, &a) < 0)
+		return shale_errcode() ? shale_errcode() : EIO;
+	vattr_to_stat(&a, n->ino, st);
+	return 0;
+}
+
+void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	node_forget(fs, node_get(fs, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	for (size_t i = 0; i < count; i++)
+		node_forget(fs, node_get(fs, forgets[i].ino), forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct stat st;
+	int err = node_stat(fs, node_get(fs, ino), &st);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct node *n = node_get(fs, ino);
+	int ufd = __atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE);
+	if (ufd >= 0) {
+		char buf[PATH_MAX + 1];
+		ssize_t len = readlinkat(ufd, "", buf, sizeof buf - 1);
+		if (len < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		buf[len] = 0;
+		fuse_reply_readlink(req, buf);
+		return;
+	}
+	shale_entry e;
+	void *buf = NULL;
+	if (shale_view_entry(fs->view, n->lower, &e, &buf) < 0) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (e.type != SHALE_LNK) {
+		free(buf);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	char *target = strndup(e.target, e.target_len);
+	fuse_reply_readlink(req, target);
+	free(target);
+	free(buf);
+}

@@ -1,0 +1,15 @@
+/* Helpers about mount points, shared by the verbs that take one. */
+#ifndef SHALE_TOOLS_MOUNTS_H
+#define SHALE_TOOLS_MOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Is `path` a mount point? Its filesystem type (e.g. "fuse.shale") into fstype. */
+bool mountinfo_find(const char *path, char *fstype, size_t len);
+/* Absolute path of a mount point, even when it is a dead FUSE mount. */
+int abs_mountpoint(const char *arg, char *out);
+/* argv[0] is mount.fuse.shale: behave as mount(8) expects of a helper. */
+int mount_helper_main(int argc, char **argv);
+
+#endif
