@@ -70,8 +70,28 @@ static int xa_cmp(const void *a, const void *b)
 	return strcmp(((const struct xa *)a)->name, ((const struct xa *)b)->name);
 }
 
-/* Encode an entry's xattrs, sorted by name (canonical). */
-static void encode_xattrs(struct archive_entry *ae, sbuf *out)
+static bool overlay_xattr(const char *name)
+{
+	return !strncmp(name, "trusted.overlay.", 16) || !strncmp(name, "user.overlay.", 13);
+}
+
+/* Is this directory marked opaque the overlayfs way? */
+static bool overlay_opaque(struct archive_entry *ae)
+{
+	const char *name;
+	const void *value;
+	size_t size;
+	archive_entry_xattr_reset(ae);
+	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK)
+		if ((!strcmp(name, "trusted.overlay.opaque") || !strcmp(name, "user.overlay.opaque")) &&
+		    size == 1 && *(const char *)value == 'y')
+			return true;
+	return false;
+}
+
+/* Encode an entry's xattrs, sorted by name (canonical); overlay markers are
+ * dropped from overlay-format sources. */
+static void encode_xattrs(struct archive_entry *ae, sbuf *out, bool overlay)
 {
 	out->len = 0;
 	int n = archive_entry_xattr_reset(ae);
@@ -85,6 +105,8 @@ static void encode_xattrs(struct archive_entry *ae, sbuf *out)
 	qsort(v, (size_t)i, sizeof *v, xa_cmp);
 	for (int j = 0; j < i; j++) {
 		size_t nl = strlen(v[j].name);
+		if (overlay && overlay_xattr(v[j].name))
+			continue;
 		if (nl > 255 || v[j].size > 65536)
 			continue; /* beyond what Linux allows anyway */
 		sb_u16(out, (uint16_t)nl);
@@ -114,6 +136,7 @@ struct importer {
 	struct archive *a;
 	shale_layer_builder *lb;
 	bool disk, tar;
+	bool overlay; /* a directory in overlayfs upper format */
 	size_t strip; /* directory source: prefix to strip from pathnames */
 	struct inomap links;
 	sbuf xattrs;
@@ -187,7 +210,7 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
-	if (im->tar && strncmp(base, WH_PREFIX, 4) == 0) {
+	if ((im->tar || im->overlay) && strncmp(base, WH_PREFIX, 4) == 0) {
 		size_t dl = slash ? (size_t)(slash - path) : 0;
 		memcpy(tmp, path, dl);
 		tmp[dl] = 0;
@@ -217,6 +240,9 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 	shale_entry e = {0};
 	if (entry_type(ae, &e.type) < 0)
 		return shale_err(EINVAL, "'%s': unsupported file type", path);
+	if (im->overlay && e.type == SHALE_CHR && archive_entry_rdevmajor(ae) == 0 &&
+	    archive_entry_rdevminor(ae) == 0 && *path)
+		return shale_lb_add_whiteout(im->lb, path);
 	if (!*path && e.type != SHALE_DIR)
 		return shale_err(EINVAL, "the root of the archive is not a directory");
 	e.mode = archive_entry_perm(ae) & 07777;
@@ -245,16 +271,26 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 		e.target_len = (uint32_t)tl;
 		e.size = tl;
 	}
-	encode_xattrs(ae, &im->xattrs);
+	encode_xattrs(ae, &im->xattrs, im->overlay);
 	e.xattrs = im->xattrs.p;
 	e.xattrs_len = (uint32_t)im->xattrs.len;
 	if (e.type == SHALE_REG && read_content(im, ae, &e, path) < 0)
 		return -1;
-	return shale_lb_add(im->lb, path, &e);
+	if (shale_lb_add(im->lb, path, &e) < 0)
+		return -1;
+	if (im->overlay && e.type == SHALE_DIR && overlay_opaque(ae))
+		return shale_lb_set_opaque(im->lb, path);
+	return 0;
 }
 
 int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
 		       shale_progress_fn progress, void *progress_ctx)
+{
+	return shale_import_layer_ex(s, source, 0, layer_id, progress, progress_ctx);
+}
+
+int shale_import_layer_ex(shale_store *s, const char *source, unsigned flags, shale_id *layer_id,
+			  shale_progress_fn progress, void *progress_ctx)
 {
 	struct importer im = {.s = s, .progress = progress, .pctx = progress_ctx};
 	struct stat st;
@@ -272,6 +308,7 @@ int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
 		memcpy(src, source, n);
 		src[n] = 0;
 		im.disk = true;
+		im.overlay = flags & SHALE_IMPORT_OVERLAY;
 		im.strip = n;
 		im.a = archive_read_disk_new();
 		archive_read_disk_set_symlink_physical(im.a);

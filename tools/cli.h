@@ -75,5 +75,6 @@ int cmd_cat(struct cli *c, int argc, char **argv);
 int cmd_mount(struct cli *c, int argc, char **argv);
 int cmd_umount(struct cli *c, int argc, char **argv);
 int cmd_mounts(struct cli *c, int argc, char **argv);
+int cmd_seal(struct cli *c, int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const struct verb verbs[] = {
 	{"mount", cmd_mount, "Mount an image as a directory"},
 	{"umount", cmd_umount, "Unmount an image"},
 	{"mounts", cmd_mounts, "List active mounts"},
+	{"seal", cmd_seal, "Seal an overlayfs upper directory into a new image"},
 };
 
 static void usage(FILE *out)
