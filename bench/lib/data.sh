@@ -54,6 +54,11 @@ data_nm() {
     done
   else
     local work=$DATA/tmp/npm
+    if ! command -v npm >/dev/null; then   # Debian's nodejs comes without npm
+      log "installing Debian's npm"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+        die "npm is needed for the node_modules layer (apt-get install npm)"
+    fi
     log "dataset: npm install $NPM_PKGS (needs the npm registry)"
     rm -rf "$work"; mkdir -p "$work/app"
     (cd "$work/app" && npm install --no-audit --no-fund --cache "$work/cache" $NPM_PKGS) \

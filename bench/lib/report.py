@@ -35,14 +35,19 @@ def fmt(v, unit):
 
 
 def tput(amount, unit, secs):
+    """Throughput at the median; amount and unit may be comma lists (entries/s,MB/s)."""
     if not amount or not unit or not secs:
         return ""
-    a = float(amount)
-    if unit == "MiB/s":
-        return f"{a / 1048576 / secs:,.0f} MiB/s"
-    if unit == "MB/s":
-        return f"{a / 1e6 / secs:,.1f} MB/s"
-    return f"{a / secs:,.0f} {unit}"
+    out = []
+    for a, u in zip(amount.split(","), unit.split(",")):
+        a = float(a)
+        if u == "MiB/s":
+            out.append(f"{a / 1048576 / secs:,.0f} MiB/s")
+        elif u == "MB/s":
+            out.append(f"{a / 1e6 / secs:,.1f} MB/s")
+        else:
+            out.append(f"{a / secs:,.0f} {u}")
+    return ", ".join(out)
 
 
 def main():

@@ -32,6 +32,18 @@ expand() {
   done
 }
 
+# write_sys ID: the systems that can run a workload that writes (shale only once its
+# mount takes writes); records n/a for the others.
+SHALE_RO=0
+write_sys() {
+  local s out=""
+  for s in $SYS; do
+    if [ "$s" = shale ] && [ "$SHALE_RO" = 1 ]; then rec_na "$1" shale "$SHALE_NA_RO"; continue; fi
+    out+="$s "
+  done
+  echo "$out"
+}
+
 down_all() { local s; for s in $SYS; do sys_down "$s"; done; }
 
 # A check line describing what a write workload left in the upper (after sync).
@@ -157,7 +169,7 @@ w5_prep() {
 w5() {   # ID LABEL RUNS FILE COMMAND...
   local id=$1 label=$2 runs=$3 file=$4 amount=$5 unit=$6; shift 6
   rec_meta "$id" "$label" "$amount" "$unit"
-  local r s
+  local r s ws; ws=$(write_sys "$id"); local SYS=$ws
   for ((r = 1; r <= runs; r++)); do
     for s in $SYS; do
       w5_prep "$s"
@@ -179,7 +191,7 @@ TAR_ENTRIES=
 w_W6a() {
   [ -n "$TAR_ENTRIES" ] || TAR_ENTRIES=$(tar -tf "$DATA/node_modules.tar" | wc -l)
   rec_meta W6a "W6 tar -x node_modules ($TAR_ENTRIES entries) into mount" "$TAR_ENTRIES" entries/s
-  local r s
+  local r s ws; ws=$(write_sys W6a); local SYS=$ws
   for ((r = 1; r <= RUNS_SLOW; r++)); do
     for s in $SYS; do
       sys_fresh "$s" main
@@ -200,7 +212,7 @@ w_W6a() {
 w_W6b() {
   local n; n=$(find "$DATA/layers/nm/$NM_REL" | wc -l)
   rec_meta W6b "W6 rm -rf lower node_modules ($n entries)" "$n" entries/s
-  local r s
+  local r s ws; ws=$(write_sys W6b); local SYS=$ws
   for ((r = 1; r <= RUNS_SLOW; r++)); do
     for s in $SYS; do
       sys_fresh "$s" main
@@ -263,7 +275,7 @@ w8() {   # ID LABEL DD_EXTRA...
   local id=$1 label=$2; shift 2
   rec_meta "$id" "$label" "$BIG_BYTES" MiB/s
   cat "$DATA/layers/big/$BIG_REL" >/dev/null
-  local r s
+  local r s ws; ws=$(write_sys "$id"); local SYS=$ws
   for ((r = 1; r <= RUNS_SLOW; r++)); do
     for s in $SYS; do
       sys_fresh "$s" main
@@ -297,6 +309,7 @@ if [[ " $SYSTEMS " == *" shale "* ]]; then
   if shale_has mount; then data_shale_store; fi
 fi
 SYS=$(runnable_systems ${WL//W0/})
+if [[ " $SYS " == *" shale "* ]] && ! shale_writable; then SHALE_RO=1; log "shale mounts are read-only: write workloads n/a for shale"; fi
 log "overlay suite: workloads: $WL; systems: ${SYS:-none}"
 for w in $WL; do
   log "workload $w"
