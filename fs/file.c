@@ -1,6 +1,11 @@
 /* Open files and reads. Lower content comes straight from object files by
  * splice (no copy through this process); a read spanning chunks is one reply
- * with a buffer per chunk, holes being zeros from memory. */
+ * with a buffer per chunk, holes being zeros from memory.
+ *
+ * A reply must not point into the handle: once the kernel has the reply it may
+ * release the file, and another thread frees the handle while this one is still
+ * returning from the reply. So inline data is copied first, and chunk files are
+ * opened per read (an open is a couple of microseconds per MiB read). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -17,20 +22,12 @@ struct fh {
 	void *ebuf;
 	int fd;         /* a one-chunk file's object, -1 otherwise */
 	shale_chunks ch;
-	pthread_mutex_t mu; /* guards the chunk fd cache */
-	uint64_t cidx[2];
-	int cfd[2];
-	unsigned next; /* cache slot to evict next */
 };
 
 static void fh_free(struct fh *h)
 {
 	if (h->fd >= 0)
 		close(h->fd);
-	for (int i = 0; i < 2; i++)
-		if (h->cfd[i] >= 0)
-			close(h->cfd[i]);
-	pthread_mutex_destroy(&h->mu);
 	free(h->ch.digests);
 	free(h->ebuf);
 	free(h);
@@ -46,8 +43,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	struct fh *h = calloc(1, sizeof *h);
 	h->n = n;
-	h->fd = h->cfd[0] = h->cfd[1] = -1;
-	pthread_mutex_init(&h->mu, NULL);
+	h->fd = -1;
 	int err = 0;
 	if (shale_view_entry(fs->view, n->lower, &h->e, &h->ebuf) < 0) {
 		err = EIO;
@@ -72,23 +68,6 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fh_free(h);
 }
 
-/* The fd of chunk idx (cached, two slots). Handle lock held. */
-static int chunk_fd(struct fs *fs, struct fh *h, uint64_t idx)
-{
-	for (int i = 0; i < 2; i++)
-		if (h->cfd[i] >= 0 && h->cidx[i] == idx)
-			return h->cfd[i];
-	int fd = shale_object_open(fs->s, &h->ch.digests[idx]);
-	if (fd < 0)
-		return -1;
-	unsigned s = h->next++ % 2;
-	if (h->cfd[s] >= 0)
-		close(h->cfd[s]);
-	h->cfd[s] = fd;
-	h->cidx[s] = idx;
-	return fd;
-}
-
 void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
@@ -101,7 +80,9 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	if ((uint64_t)off + size > fsize)
 		size = (size_t)(fsize - (uint64_t)off);
 	if (h->e.flags & SHALE_F_INLINE) {
-		fuse_reply_buf(req, (const char *)h->e.data + off, size);
+		char copy[SHALE_INLINE_MAX];
+		memcpy(copy, h->e.data + off, size);
+		fuse_reply_buf(req, copy, size);
 		return;
 	}
 	if (h->fd >= 0) { /* one object: splice straight from it */
@@ -115,8 +96,8 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 	/* chunks: a buffer per chunk touched (at most 2 for reads up to 1 MiB) */
 	size_t nbuf = size / SHALE_CHUNK_SIZE + 2;
 	struct fuse_bufvec *bv = calloc(1, sizeof *bv + nbuf * sizeof(struct fuse_buf));
-	pthread_mutex_lock(&h->mu);
-	size_t i = 0, left = size;
+	int *fds = malloc(nbuf * sizeof *fds);
+	size_t i = 0, nfd = 0, left = size;
 	uint64_t pos = (uint64_t)off;
 	int err = 0;
 	while (left) {
@@ -129,11 +110,12 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		if (idx >= h->ch.count || shale_id_is_zero(&h->ch.digests[idx])) {
 			b->mem = (void *)zeros; /* a hole */
 		} else {
-			int fd = chunk_fd(fs, h, idx);
+			int fd = shale_object_open(fs->s, &h->ch.digests[idx]);
 			if (fd < 0) {
 				err = EIO;
 				break;
 			}
+			fds[nfd++] = fd;
 			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 			b->fd = fd;
 			b->pos = (off_t)in;
@@ -142,13 +124,13 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		left -= n;
 	}
 	bv->count = i;
-	bv->idx = 0;
-	bv->off = 0;
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
-	pthread_mutex_unlock(&h->mu);
+	for (size_t k = 0; k < nfd; k++)
+		close(fds[k]);
+	free(fds);
 	free(bv);
 }
 

@@ -163,8 +163,11 @@ static int b_put(struct builder *b, enum db db, const void *k, size_t kl, const 
 
 static uint64_t blocks_of(struct builder *b, const shale_entry *e)
 {
-	if (e->type == SHALE_DIR || e->type == SHALE_LNK)
-		return 8;
+	/* as ext4 counts them: directories by their size, short symlinks inline */
+	if (e->type == SHALE_DIR)
+		return e->size ? ((e->size + 4095) / 4096) * 8 : 8;
+	if (e->type == SHALE_LNK)
+		return e->size < 60 ? 0 : 8;
 	if (e->type != SHALE_REG || e->size == 0)
 		return 0;
 	if (e->flags & SHALE_F_INLINE)
@@ -405,9 +408,10 @@ static int build_dir(struct builder *b, size_t plen, uint64_t ino, uint64_t pare
 	struct subdir *subs = NULL;
 	size_t nsubs = 0;
 	int ret = merge_children(b, plen, ino, src, nsrc, &subs, &nsubs);
-	if (ret == 0)
-		ret = put_vrec(b, ino, layer, (uint32_t)(2 + nsubs), 8, parent, name, nl, NULL, 0, 0,
-			       raw, raw_len);
+	shale_entry self;
+	if (ret == 0 && (ret = entry_decode(raw, raw_len, &self)) == 0)
+		ret = put_vrec(b, ino, layer, (uint32_t)(2 + nsubs), blocks_of(b, &self), parent, name,
+			       nl, NULL, 0, 0, raw, raw_len);
 	for (size_t i = 0; i < nsubs; i++) {
 		if (ret == 0) {
 			size_t clen = plen, cnl = strlen(subs[i].name);

@@ -17,6 +17,24 @@
 #include "fs.h"
 #include "mounts.h"
 
+/* Is the process alive? A zombie (killed, not yet reaped by whoever adopted
+ * it) is not. */
+bool pid_running(pid_t pid)
+{
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM))
+		return false;
+	char path[64], buf[512];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	const char *p = strrchr(buf, ')'); /* the name may hold spaces and parens */
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* ---- the mount table (/proc/self/mountinfo) ---- */
 
 /* Unescape mountinfo's octal escapes (\040 for space...). */
@@ -363,7 +381,7 @@ static int umount_one(struct cli *c, const char *arg, bool lazy)
 		}
 	}
 	/* the daemon exits once its session ends; a killed one left only the record */
-	for (int i = 0; pid > 0 && i < 500 && kill(pid, 0) == 0; i++) {
+	for (int i = 0; !lazy && i < 500 && pid_running(pid); i++) {
 		struct timespec ts = {0, 10 * 1000 * 1000};
 		nanosleep(&ts, NULL);
 	}
@@ -412,7 +430,7 @@ static int list_mount(void *ctx, const char *key, json_t *val)
 {
 	struct mounts_ctx *m = ctx;
 	pid_t pid = (pid_t)json_integer_value(json_object_get(val, "pid"));
-	bool alive = pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+	bool alive = pid_running(pid);
 	bool mounted = mountinfo_find(key, NULL, 0);
 	if (!alive && !mounted) { /* gone without cleaning up: forget it */
 		shale_table_delete(m->s, SHALE_T_MOUNTS, key);

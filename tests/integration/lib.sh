@@ -12,6 +12,11 @@ TEST_TIMEOUT=${TEST_TIMEOUT:-500}
 
 shale() { "$SHALE" "$@"; }
 
+# Sanitizer reports of every shale process, daemons included (their stderr is
+# gone), land in $T; any report fails the test.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/sanitizer"
+
 # Unmount whatever is mounted below $T, deepest first, then kill what is left.
 unmount_all() {
 	local m
@@ -30,6 +35,13 @@ cleanup() {
 	fi
 	[ "$(type -t test_cleanup)" = function ] && test_cleanup || true
 	unmount_all
+	local r
+	for r in "$T"/sanitizer.*; do
+		[ -e "$r" ] || continue
+		echo "FAIL: sanitizer report $r:" >&2
+		cat "$r" >&2
+		rc=1
+	done
 	if [ "$rc" -ne 0 ] && [ -n "${KEEP_ON_FAIL:-}" ]; then
 		echo "keeping $T" >&2
 	else
@@ -89,4 +101,43 @@ images_state() {
 import json, sys
 for l in sys.stdin:
     j = json.loads(l); j.pop("CreatedSince", None); print(json.dumps(j, sort_keys=True))' | sort
+}
+
+HELPERS=${HELPERS:-${SHALE_BUILD:-$SHALE_SRC/build}/tests/helpers}
+
+# seal_stack NAME DIR... : overlay-format layer directories (bottom first)
+# become the image NAME:latest, one layer each.
+seal_stack() {
+	local name=$1 from=scratch i=0 d
+	shift
+	for d in "$@"; do
+		shale seal --from "$from" "$d" "$name-l$i:latest" >/dev/null
+		from=$name-l$i:latest
+		i=$((i + 1))
+	done
+	shale tag "$from" "$name:latest"
+}
+
+# kovl_mount MNT DIR... : the same layers (bottom first) under kernel overlayfs,
+# read-only (an empty bottom layer is added: overlayfs wants two lowers).
+kovl_mount() {
+	local mnt=$1 lowers="" d
+	shift
+	mkdir -p "$mnt" "$T/.empty-lower"
+	for d in "$T/.empty-lower" "$@"; do lowers="$d${lowers:+:$lowers}"; done
+	mount -t overlay overlay -o "lowerdir=$lowers" "$mnt"
+}
+
+# An overlayfs whiteout (0/0 character device) and opaque marker.
+whiteout() { mkdir -p "$(dirname "$1")"; rm -rf "$1"; mknod "$1" c 0 0; }
+opaque() { mkdir -p "$1"; setfattr -n trusted.overlay.opaque -v y "$1"; }
+
+# Wait until a path is (or is no longer) a mount point.
+is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+# expect_fail CMD...: CMD must fail (any non-zero exit); its stderr is in $ERR.
+expect_fail() {
+	local rc=0
+	ERR=$("$@" 2>&1 >/dev/null) || rc=$?
+	[ "$rc" -ne 0 ] || fail "'$*' succeeded, expected a failure"
 }

@@ -2,7 +2,7 @@
 """Compare file trees the way the tests need: names, types, modes, owners, sizes,
 mtimes, symlink targets, xattrs, hardlink groups and contents.
 
-  treecmp.py DIR_A DIR_B [--no-content] [--ignore PATH...]
+  treecmp.py DIR_A DIR_B [--no-content] [--skip-content PATH...] [--ignore PATH...]
   treecmp.py DIR --json FILE      (FILE: output of `shale ls -R --format json IMAGE`)
 
 Exits 1 and prints every difference (at most 50) when the trees differ."""
@@ -23,7 +23,7 @@ def xattrs(path):
     except OSError:
         return out
     for n in names:
-        if n in SKIP_XATTRS or n.startswith("trusted.overlay.") or n.startswith("user.overlay."):
+        if n in SKIP_XATTRS or n.startswith(("trusted.overlay.", "user.overlay.", "trusted.shale.", "user.shale.")):
             continue
         try:
             out[n] = os.getxattr(path, n, follow_symlinks=False)
@@ -52,7 +52,7 @@ def digest(path):
     return h.hexdigest()
 
 
-def scan_dir(root, content, ignore):
+def scan_dir(root, content, ignore, skip_content=()):
     entries = {}
     inodes = {}
     for dirpath, dirnames, filenames in os.walk(root):
@@ -73,7 +73,7 @@ def scan_dir(root, content, ignore):
                 e["rdev"] = (os.major(st.st_rdev), os.minor(st.st_rdev))
             if e["type"] == "file":
                 e["nlink"] = st.st_nlink
-                if content:
+                if content and rel not in skip_content:
                     e["sha256"] = digest(full)
                 if st.st_nlink > 1:
                     inodes.setdefault(st.st_ino, []).append(rel)
@@ -136,7 +136,12 @@ def main():
     args = sys.argv[1:]
     content = "--no-content" not in args
     args = [x for x in args if x != "--no-content"]
-    ignore = []
+    ignore, skip = [], []
+    if "--skip-content" in args:
+        i = args.index("--skip-content")
+        j = args.index("--ignore") if "--ignore" in args and args.index("--ignore") > i else len(args)
+        skip = args[i + 1:j]
+        args = args[:i] + args[j:]
     if "--ignore" in args:
         i = args.index("--ignore")
         ignore = args[i + 1:]
@@ -147,7 +152,7 @@ def main():
             e.pop("sha256", None)
         la, lb = args[0], "json"
     elif len(args) == 2:
-        a, b = scan_dir(args[0], content, ignore), scan_dir(args[1], content, ignore)
+        a, b = scan_dir(args[0], content, ignore, skip), scan_dir(args[1], content, ignore, skip)
         la, lb = args[0], args[1]
     else:
         print(__doc__, file=sys.stderr)
