@@ -100,7 +100,7 @@ daemon_pids() {
   local p
   for p in $(pgrep -x "$1" 2>/dev/null); do
     [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" = Z ] && continue
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- " $2\( \|$\)" && echo "$p"
+    { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q -- " $2\( \|$\)" && echo "$p"
   done
 }
 wait_daemon_exit() {   # SYS MNT: wait (untimed) until the FUSE daemon of MNT is gone
@@ -114,8 +114,8 @@ mount_cmd() {
   local sys=$1 stack=$2 up=$3 mnt=$4
   case $sys in
     kovl) mount -t overlay overlay -o "lowerdir=$(stack_lowers "$stack"),upperdir=$up,workdir=$up.work" "$mnt" ;;
-    fovl) fuse-overlayfs -o "lowerdir=$(stack_lowers "$stack"),upperdir=$up,workdir=$up.work" "$mnt" 2>>"${RAW:-/tmp}/fovl.log" ;;
-    shale) SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" mount "$(shale_image "$stack")" "$mnt" ;;
+    fovl) fuse-overlayfs -o "lowerdir=$(stack_lowers "$stack"),upperdir=$up,workdir=$up.work" "$mnt" 2>>"${RAW:-/tmp}/fovl.log" 9>&- ;;
+    shale) SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" mount "$(shale_image "$stack")" "$mnt" 9>&- ;;
     *) die "unknown system $sys" ;;
   esac
 }
@@ -187,10 +187,11 @@ shale_writable() {
 }
 SHALE_NA_RO="n/a (shale mount is read-only yet: no copy-up)"
 
-# Unmount everything under the dataset folders (reverse order of mounting).
+# cleanup_mounts [FOLDER]: unmount everything mounted under FOLDER (default: this
+# dataset's mount points), last mounted first.
 cleanup_mounts() {
-  local m
-  for m in $(awk -v a="$BENCH_DIR/" 'index($2, a) == 1 {print $2}' /proc/mounts | tac); do
+  local m under=${1:-$MNTROOT/}
+  for m in $(awk -v a="$under" 'index($2, a) == 1 {print $2}' /proc/mounts | tac); do
     case $m in
       */mnt/shale*) SHALE_ROOT=${m%/mnt/*}/store "$SHALE" umount "$m" 2>/dev/null ;;
       *) case $(awk -v m="$m" '$2 == m {print $3}' /proc/mounts | tail -1) in

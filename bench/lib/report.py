@@ -136,7 +136,7 @@ def main():
             tp = tput(amount, unit, med) if u == "s" else ""
             r = ratio(w, s, base) if base != "none" else "-"
             out.append(f"| {label} | {s} | {n} | {fmt(med, u)} | {fmt(lo, u)} | {fmt(hi, u)} | {tp} | {r} |")
-            if base != "none" and s != base and r.endswith("x"):
+            if base == "kovl" and s != base and r.endswith("x"):
                 chart.append((w, s, float(r[:-1])))
         for s, why in nas.items():
             if s not in row_sys:
