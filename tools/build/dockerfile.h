@@ -84,10 +84,13 @@ struct df_kv {
 	char *value;    /* NULL for an ARG without a default */
 };
 
-/* A heredoc body attached to RUN, COPY or ADD: `<<EOF` ... `EOF`. */
+/* A heredoc body attached to RUN, COPY or ADD: `<<EOF` ... `EOF`. Its opening word
+ * stays in the arguments as written (COPY's sources include "<<EOF"; RUN's command line
+ * is "<<EOF" or "cat <<EOF > f"), in the order of the heredocs. */
 struct df_heredoc {
 	char *name;     /* the delimiter word, unquoted ("EOF") */
-	char *content;  /* the lines between, each with its newline */
+	char *content;  /* the lines between, each with its newline (for `<<-`, without
+	                 * their leading tabs) */
 	bool expand;    /* the delimiter was not quoted: expand variables in content */
 	bool chomp;     /* `<<-`: leading tabs are stripped from content lines */
 	unsigned fd;    /* `3<<EOF`: the file descriptor, else 0 */
@@ -156,7 +159,8 @@ struct dockerfile {
 	size_t nmeta_args;
 	struct df_stage *stages;            /* at least one */
 	size_t nstages;
-	char **warnings;        /* e.g. "Dockerfile:7: empty continuation line" */
+	char **warnings;        /* "Dockerfile:7: empty continuation line (Docker will
+	                         * make this an error)" */
 	size_t nwarnings;
 	struct df_arena *arena_;            /* private */
 };
