@@ -1173,7 +1173,6 @@ static int make_instruction(struct parser *p, const struct node *nd, struct df_i
 	case DF_ENTRYPOINT:
 		return parse_flags(p, nd, no_flags, in);
 	case DF_HEALTHCHECK:
-		in->args = nd->args;
 		return make_healthcheck(p, nd, in);
 	case DF_EXPOSE:
 		if (at_least_one(p, nd) < 0 || parse_flags(p, nd, no_flags, in) < 0)
