@@ -483,6 +483,10 @@ static void test_user_resolve(void **state)
 	assert_int_equal(u.gid, 2000);
 	assert_int_equal(u.ngroups, 0);
 	runtime_user_free(&u);
+	assert_int_equal(runtime_resolve_user(rootfs, "app:", &u, err, sizeof err), 0);
+	assert_int_equal(u.gid, 1000);
+	assert_int_equal(u.ngroups, 1);
+	runtime_user_free(&u);
 	assert_int_equal(runtime_resolve_user(rootfs, "0:other", &u, err, sizeof err), 0);
 	assert_int_equal(u.uid, 0);
 	assert_int_equal(u.gid, 3000);

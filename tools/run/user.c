@@ -140,6 +140,8 @@ int runtime_resolve_user(const char *rootfs, const char *user, struct run_user *
 	char *uname = spec, *gname = strchr(spec, ':');
 	if (gname)
 		*gname++ = 0;
+	if (gname && !*gname)
+		gname = NULL; /* "user:" is just "user" */
 	uint32_t uid_arg = 0, gid_arg = 0;
 	bool uid_num = parse_id(uname, &uid_arg), gid_num = gname && parse_id(gname, &gid_arg);
 	int rc = -1;
