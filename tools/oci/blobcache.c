@@ -232,3 +232,29 @@ int blobcache_repos(shale_store *s, const char *digest, char ***repos, size_t *n
 	json_decref(r);
 	return 0;
 }
+
+int blobcache_config_get(shale_store *s, const char *digest, char **buf, size_t *len)
+{
+	char key[96];
+	snprintf(key, sizeof key, "config:%s", digest);
+	json_t *j = shale_table_get(s, SHALE_T_BLOBS, key);
+	json_t *c = json_object_get(j, "config");
+	*buf = json_is_object(c) ? json_dumps(c, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!*buf)
+		return 0;
+	*len = strlen(*buf);
+	return 1;
+}
+
+int blobcache_config_put(shale_store *s, const char *digest, const char *buf, size_t len)
+{
+	char key[96];
+	snprintf(key, sizeof key, "config:%s", digest);
+	json_t *c = json_loadb(buf, len, 0, NULL);
+	if (!json_is_object(c)) {
+		json_decref(c);
+		return 0;
+	}
+	return put(s, key, json_pack("{s:o}", "config", c));
+}

@@ -8,6 +8,8 @@
  *                       was imported from (pull, load)
  *   "diff:<sha256:..>"  {"layer"}: the layer an uncompressed tar with that digest gives
  *   "blob:<sha256:..>"  {"diff_id", "mediaType", "size", "repos": ["host/repo", ...]}
+ *   "config:<sha256:..>" {"config": the image config a pull verified}: a pull of an
+ *                       image we have downloads no blob at all
  *
  * Records are hints checked before use: a layer that prune removed is ignored. */
 #ifndef SHALE_OCI_BLOBCACHE_H
@@ -41,5 +43,8 @@ int blobcache_sources(shale_store *s, const shale_id *layer, struct blob_info **
 /* A registry repository ("host/repo") holds the blob; repositories known to hold it. */
 int blobcache_note_repo(shale_store *s, const struct blob_info *b, const char *repo);
 int blobcache_repos(shale_store *s, const char *digest, char ***repos, size_t *n);
+/* An image config seen (and verified) before, as compact JSON (malloc'd): 1, else 0. */
+int blobcache_config_get(shale_store *s, const char *digest, char **buf, size_t *len);
+int blobcache_config_put(shale_store *s, const char *digest, const char *buf, size_t len);
 
 #endif

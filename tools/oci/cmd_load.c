@@ -94,8 +94,10 @@ int cmd_load(struct cli *c, int argc, char **argv)
 	}
 	for (size_t i = 0; i < plan.n; i++) {
 		struct load_item *it = &plan.v[i];
-		if (ingest_commit(&it->ig, NULL, &it->image) < 0)
+		if (ingest_commit(&it->ig, NULL, &it->image) < 0) {
+			shale_err_prefix("%s", from);
 			goto out;
+		}
 		for (size_t k = 0; k < it->nnames; k++)
 			if (shale_tag_set(s, it->names[k], &it->image) < 0)
 				goto out;

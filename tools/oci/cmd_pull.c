@@ -111,8 +111,11 @@ static int pull(struct pull *p)
 		goto out;
 	if (!p->quiet)
 		printf("%s: Pulling from %s\n", p->ref.tag[0] ? p->ref.tag : p->ref.digest, p->ref.repo);
-	if (registry_get_blob(&p->reg, m.config.digest, m.config.size, OCI_CONFIG_MAX, &cfg,
-			      &cfg_len) < 0 ||
+	/* The config of an image pulled before is in the blobs table: pulling an
+	 * image we have then downloads nothing. */
+	bool cached = blobcache_config_get(p->s, m.config.digest, &cfg, &cfg_len) == 1;
+	if ((!cached && registry_get_blob(&p->reg, m.config.digest, m.config.size, OCI_CONFIG_MAX,
+					  &cfg, &cfg_len) < 0) ||
 	    ingest_begin(&ig, p->s, cfg, cfg_len, &m) < 0) {
 		shale_err_prefix("image config");
 		goto out;
@@ -168,6 +171,7 @@ static int pull(struct pull *p)
 	bars_finish(&bars);
 	if (p->ref.tag[0] && shale_tag_set(p->s, p->ref.local, &image) < 0)
 		goto out;
+	blobcache_config_put(p->s, m.config.digest, cfg, cfg_len);
 	for (size_t i = 0; i < ig.n; i++) {
 		if (!ig.l[i].verified)
 			continue;

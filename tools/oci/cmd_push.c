@@ -93,7 +93,8 @@ static int push_layer(struct push *p, const shale_id *layer, size_t i, struct bl
 		return -1;
 	if (r == 1)
 		return 0;
-	bars_status(&p->bars, i, "Preparing");
+	if (p->bars.tty) /* in a log, the line would carry the layer id, not the digest */
+		bars_status(&p->bars, i, "Preparing");
 	struct bar_ref br = {&p->bars, i};
 	char *path;
 	if (oci_layer_blob(p->s, layer, p->comp, out, &path, bars_bytes_cb, &br) < 0)

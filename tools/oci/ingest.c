@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "decompress.h"
+#include "feed.h"
 #include "ingest.h"
 
 int ingest_begin(struct ingest *ig, shale_store *s, const char *config, size_t config_len,
@@ -76,6 +77,7 @@ int ingest_verify(struct ingest *ig, size_t i)
 	if (!l->blob.digest[0]) /* a docker-archive tar: the blob is the tar itself */
 		strcpy(l->blob.digest, digest);
 	l->blob.size = (int64_t)size;
+	l->tar_size = tar;
 	l->verified = true;
 	return 0;
 }
@@ -83,13 +85,14 @@ int ingest_verify(struct ingest *ig, size_t i)
 struct import_ctx {
 	struct bars *bars;
 	size_t i;
+	uint64_t total; /* the uncompressed tar's size */
 };
 
 static void import_progress_cb(void *ctx, const shale_progress *p)
 {
 	struct import_ctx *c = ctx;
 	if (c->bars)
-		bars_bytes(c->bars, c->i, p->bytes, p->total_bytes);
+		bars_bytes(c->bars, c->i, p->bytes, c->total);
 }
 
 int ingest_commit(struct ingest *ig, const char *digest, shale_id *image)
@@ -108,20 +111,47 @@ int ingest_commit(struct ingest *ig, const char *digest, shale_id *image)
 		struct ingest_layer *l = &ig->l[i];
 		if (l->have)
 			continue;
-		char label[13], path[64], *src = l->path;
+		char label[13];
 		ingest_label(ig, i, label);
-		if (!src) {
-			snprintf(path, sizeof path, "/proc/self/fd/%d", l->fd);
-			src = path;
-		}
-		if (ig->bars)
-			bars_status(ig->bars, ig->bar0 + i, "Extracting");
-		struct import_ctx ctx = {ig->bars, ig->bar0 + i};
-		if (shale_import_layer(s, src, &l->layer, import_progress_cb, &ctx) < 0) {
+		int fd = l->fd >= 0 ? l->fd : open(l->path, O_RDONLY | O_CLOEXEC);
+		struct feed feed;
+		if (fd < 0 || feed_start(&feed, fd) < 0) {
+			if (fd < 0)
+				shale_err(errno, "%s: %s", l->path, strerror(errno));
+			if (fd >= 0 && fd != l->fd)
+				close(fd);
 			shale_err_prefix("layer %zu (%s)", i + 1, label);
 			goto out;
 		}
+		if (fd != l->fd)
+			close(fd);
+		if (ig->bars)
+			bars_status(ig->bars, ig->bar0 + i, "Extracting");
+		struct import_ctx ctx = {ig->bars, ig->bar0 + i, l->tar_size};
+		int r = shale_import_layer(s, feed.path, &l->layer, import_progress_cb, &ctx);
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", shale_errmsg());
+		int code = shale_errcode();
+		int fr = feed_finish(&feed);
+		if (fr < 0) { /* the blob could not be read: that is the cause */
+			shale_err_prefix("layer %zu (%s)", i + 1, label);
+			goto out;
+		}
+		if (r < 0) {
+			/* "import /proc/self/fd/N: why" says nothing to the user: keep the why */
+			char pre[80];
+			int n = snprintf(pre, sizeof pre, "import %s: ", feed.path);
+			shale_err(code, "layer %zu (%s): %s", i + 1, label,
+				  strncmp(msg, pre, (size_t)n) ? msg : msg + n);
+			goto out;
+		}
 		imported = true;
+		if (strcmp(feed.diff_id, l->blob.diff_id)) {
+			/* the file changed since it was verified */
+			shale_err(EIO, "layer %zu (%s): changed while it was read (diff_id %s)", i + 1,
+				  label, feed.diff_id);
+			goto out;
+		}
 		if (ig->bars)
 			bars_status(ig->bars, ig->bar0 + i, ig->done_status);
 	}

@@ -17,6 +17,7 @@ struct ingest_layer {
 	char *path;            /* or a file (pull) */
 	bool have;             /* already in the store: nothing to verify or import */
 	bool verified;
+	uint64_t tar_size; /* uncompressed, once verified */
 	shale_id layer;
 };
 
