@@ -99,8 +99,11 @@ def pipe(src, dst, way, pair):
                     count[way] += len(data)
                     record()
                     dst.sendall(data)
-                    for s in pair:
-                        try: s.shutdown(socket.SHUT_RDWR)
+                    for s in pair:  # a reset, as when a peer dies
+                        try:
+                            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                            s.shutdown(socket.SHUT_RDWR)  # wakes the other direction's thread
+                            s.close()
                         except OSError: pass
                     return
                 count[way] += len(data)

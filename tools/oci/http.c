@@ -316,5 +316,7 @@ int http_do(struct http *h, const struct http_req *q, struct http_resp *r)
 		snprintf(r->error, sizeof r->error, "response larger than %zu bytes", q->max_body);
 	else
 		snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
-	return shale_err(x.werr ? x.werr : EIO, "%s %s: %s", q->method, q->url, r->error);
+	/* the URL without its query (upload state tokens say nothing to a user) */
+	int ulen = (int)strcspn(q->url, "?");
+	return shale_err(x.werr ? x.werr : EIO, "%s %.*s: %s", q->method, ulen, q->url, r->error);
 }
