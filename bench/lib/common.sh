@@ -163,15 +163,15 @@ shale_upper() {
   local u
   u=$(shale mounts --format json 2>/dev/null | python3 -c '
 import json, sys
-try:
-    d = json.load(sys.stdin)
-except ValueError:
-    sys.exit(0)
-rows = d if isinstance(d, list) else d.get("mounts", [])
-for r in rows:
-    if isinstance(r, dict) and r.get("mountpoint") == sys.argv[1] and r.get("upper"):
-        print(r["upper"])
-        break' "$1")
+for line in sys.stdin:   # one JSON object per line (a JSON array is accepted too)
+    try:
+        d = json.loads(line)
+    except ValueError:
+        continue
+    for r in (d if isinstance(d, list) else [d]):
+        if isinstance(r, dict) and r.get("mountpoint") == sys.argv[1] and r.get("upper"):
+            print(r["upper"])
+            sys.exit(0)' "$1")
   [ -z "$u" ] && u=$(mdb_dump -p -s mounts "$SHALE_ROOT_BENCH/db" 2>/dev/null | grep -A1 -F " $1" | tail -1 |
       sed -n 's/.*"upper" *: *"\([^"]*\)".*/\1/p')
   echo "${u%/}"
