@@ -265,9 +265,12 @@ int http_do(struct http *h, const struct http_req *q, struct http_resp *r)
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (q->authorization) {
-		snprintf(line, sizeof line, "Authorization: %s", q->authorization);
-		hdrs = curl_slist_append(hdrs, line);
+	if (q->authorization) { /* bearer tokens with certificate chains run to kilobytes */
+		char *auth = NULL;
+		if (asprintf(&auth, "Authorization: %s", q->authorization) < 0)
+			return shale_err(ENOMEM, "out of memory");
+		hdrs = curl_slist_append(hdrs, auth);
+		free(auth);
 	}
 	if (q->accept) {
 		snprintf(line, sizeof line, "Accept: %s", q->accept);

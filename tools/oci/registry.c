@@ -27,9 +27,17 @@ static int reg_error(struct registry *r, const struct http_resp *resp, const cha
 	const char *code = json_string_value(json_object_get(e, "code"));
 	const char *msg = json_string_value(json_object_get(e, "message"));
 	int err = resp->status == 404 ? ENOENT : resp->status == 401 || resp->status == 403 ? EACCES : EIO;
-	if (code || msg)
+	if ((code || msg) && resp->status == 401 && !r->user)
+		shale_err(err, "%s: %s%s%s (run 'shale login %s')", what, code ? code : "",
+			  code && msg ? ": " : "", msg ? msg : "", r->host);
+	else if (code || msg)
 		shale_err(err, "%s: %s%s%s", what, code ? code : "", code && msg ? ": " : "",
 			  msg ? msg : "");
+	else if (resp->status == 401 && !r->user)
+		shale_err(err, "%s: unauthorized: authentication required (run 'shale login %s')", what,
+			  r->host);
+	else if (resp->status == 401 || resp->status == 403)
+		shale_err(err, "%s: denied: no access to %s/%s for %s", what, r->host, r->repo, r->user);
 	else
 		shale_err(err, "%s: %s answered HTTP %ld", what, r->host, resp->status);
 	json_decref(j);
