@@ -48,6 +48,8 @@ int oci_blob_digests(int fd, char digest[OCI_DIGEST_LEN], uint64_t *size,
 {
 	struct reader r = {.fd = fd, .progress = progress, .pctx = ctx};
 	struct stat st;
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return shale_err(errno, "seek: %s", strerror(errno));
 	if (fstat(fd, &st) == 0)
 		r.total = (uint64_t)st.st_size;
 	r.blob = oci_hasher_new();

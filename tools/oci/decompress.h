@@ -1,4 +1,4 @@
-/* Digests of a layer blob in one pass: the blob's own sha256 and that of its
+/* Digests of a layer blob (fd, read from its start) in one pass: the blob's own sha256 and that of its
  * uncompressed content (the diff_id), whatever the compression (gzip, zstd or
  * none: libarchive detects it). */
 #ifndef SHALE_OCI_DECOMPRESS_H
