@@ -115,7 +115,11 @@ mount_cmd() {
   case $sys in
     kovl) mount -t overlay overlay -o "lowerdir=$(stack_lowers "$stack"),upperdir=$up,workdir=$up.work" "$mnt" ;;
     fovl) fuse-overlayfs -o "lowerdir=$(stack_lowers "$stack"),upperdir=$up,workdir=$up.work" "$mnt" 2>>"${RAW:-/tmp}/fovl.log" 9>&- ;;
-    shale) SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" mount "$(shale_image "$stack")" "$mnt" 9>&- ;;
+    shale) if shale_has_upper_opt; then
+             SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" mount --upper "$up" "$(shale_image "$stack")" "$mnt" 9>&-
+           else
+             SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" mount "$(shale_image "$stack")" "$mnt" 9>&-
+           fi ;;
     *) die "unknown system $sys" ;;
   esac
 }
@@ -128,6 +132,14 @@ umount_cmd() {
 }
 is_mounted() { awk -v m="$1" '$2 == m {f = 1} END {exit !f}' /proc/mounts; }
 
+# shale mount --upper DIR: the harness gives shale the same fresh upper folder as the
+# others (DATA/up/shale); without the option each mount makes a new container in the store.
+SHALE_UPPER_OPT=
+shale_has_upper_opt() {
+  [ -n "$SHALE_UPPER_OPT" ] || SHALE_UPPER_OPT=$("$SHALE" mount --help 2>/dev/null | grep -q -- '--upper' && echo yes || echo no)
+  [ "$SHALE_UPPER_OPT" = yes ]
+}
+
 # Globals set by sys_prep: MNT, UP (for shale, UP is known once mounted).
 MNT= UP=
 # sys_prep SYS: unmount if mounted, fresh empty upper and work dir. Untimed.
@@ -135,12 +147,12 @@ sys_prep() {
   MNT=$MNTROOT/$1 UP=$UPROOT/$1
   sys_down "$1"
   mkdir -p "$MNT"
-  if [ "$1" != shale ]; then rm -rf "$UP" "$UP.work"; mkdir -p "$UP" "$UP.work"; fi
+  if [ "$1" != shale ] || shale_has_upper_opt; then rm -rf "$UP" "$UP.work"; mkdir -p "$UP" "$UP.work"; fi
 }
 # sys_mount SYS STACK: mount (in the stack's folder) on the prepared MNT/UP.
 sys_mount() {
   (cd "$(stack_dir "$2")" && mount_cmd "$1" "$2" "$UP" "$MNT") || die "mount $1 $2 failed (fovl: see $RAW/fovl.log)"
-  [ "$1" = shale ] && UP=$(shale_upper "$MNT")
+  [ "$1" = shale ] && ! shale_has_upper_opt && UP=$(shale_upper "$MNT")
   return 0
 }
 # sys_fresh SYS STACK: sys_prep + sys_mount.
@@ -148,7 +160,7 @@ sys_fresh() { sys_prep "$1"; sys_mount "$1" "$2"; }
 # sys_at SYS: set MNT/UP of a system that is already mounted.
 sys_at() {
   MNT=$MNTROOT/$1 UP=$UPROOT/$1
-  [ "$1" = shale ] && UP=$(shale_upper "$MNT")
+  [ "$1" = shale ] && ! shale_has_upper_opt && UP=$(shale_upper "$MNT")
   return 0
 }
 sys_down() {   # SYS: unmount its mount point if mounted, wait for the daemon
@@ -178,9 +190,9 @@ for line in sys.stdin:   # one JSON object per line (a JSON array is accepted to
 }
 # shale_writable: a fresh shale mount of the main stack accepts writes (not "ro").
 shale_writable() {
-  local m=$MNTROOT/shale-probe rc=1
-  mkdir -p "$m"
-  mount_cmd shale main "" "$m" >/dev/null 2>&1 || return 1
+  local m=$MNTROOT/shale-probe u=$UPROOT/shale-probe rc=1
+  rm -rf "$u" "$u.work"; mkdir -p "$m" "$u" "$u.work"
+  mount_cmd shale main "$u" "$m" >/dev/null 2>&1 || return 1
   awk -v m="$m" '$2 == m {split($4, o, ","); for (i in o) if (o[i] == "ro") exit 1; exit 0}' /proc/mounts && rc=0
   umount_cmd shale "$m" >/dev/null 2>&1; wait_daemon_exit shale "$m"
   return $rc

@@ -309,6 +309,7 @@ if [[ " $SYSTEMS " == *" shale "* ]]; then
   if shale_has mount; then data_shale_store; fi
 fi
 SYS=$(runnable_systems ${WL//W0/})
+shale_has_upper_opt   # decided once, before anything is timed
 if [[ " $SYS " == *" shale "* ]] && ! shale_writable; then SHALE_RO=1; log "shale mounts are read-only: write workloads n/a for shale"; fi
 log "overlay suite: workloads: $WL; systems: ${SYS:-none}"
 for w in $WL; do
