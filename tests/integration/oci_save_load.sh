@@ -124,7 +124,7 @@ step "save -> load gives the same layer ids (OCI, docker and zstd archives), int
 shale rmi test/oci:base >/dev/null
 for f in a d z; do
 	shale rmi test/oci:1 >/dev/null
-	shale prune -a >/dev/null
+	shale prune >/dev/null
 	out=$(shale load -i "$T/$f.tar")
 	assert_eq "Loaded image: test/oci:1" "$out"
 	mapfile -t layers < <(layer_ids test/oci:1)
@@ -248,7 +248,7 @@ m["layers"][1]["digest"], m["layers"][1]["size"] = put(gzip.compress(raw, mtime=
 cfg["rootfs"]["diff_ids"][1] = "sha256:" + hashlib.sha256(raw).hexdigest()
 save()
 PY
-shale rmi test/oci:1 >/dev/null && shale prune -a >/dev/null
+shale rmi test/oci:1 >/dev/null && shale prune >/dev/null
 before=$(images_state)
 objs=$(count_objects)
 expect_exit 1 shale load "$T/bad-traversal"

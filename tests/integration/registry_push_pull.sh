@@ -158,7 +158,7 @@ shale login --insecure -u shale -p s3cret "$REG" >/dev/null 2>&1
 expect_exit 1 shale pull --insecure "$REG/test/app:1"
 echo "  $ERR"
 assert_contains "$ERR" "digest mismatch"
-assert_eq "" "$(shale images -q)" "images after a corrupt pull"
+expect_exit 1 shale ls "$REG/test/app:1"  # no image, no tag
 assert_eq 0 "$(count_objects)" "objects after a corrupt pull"
 ls "$SHALE_ROOT/tmp/blobs/sha256" | grep -q "${big#sha256:}" && fail "the corrupt blob was kept"
 cp "$T/blob.orig" "$data"

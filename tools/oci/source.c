@@ -90,12 +90,14 @@ static int unpack(shale_store *s, const char *path, struct oci_source *src, oci_
 			shale_err(EINVAL, "%s: %s", path, archive_error_string(in));
 			goto out;
 		}
-		const char *name = archive_entry_pathname(ae);
+		const char *raw = archive_entry_pathname(ae);
 		mode_t type = archive_entry_filetype(ae);
-		if (!name || name[0] == '/' || strlen(name) > 1024) {
-			shale_err(EINVAL, "%s: unsafe member name '%.100s'", path, name ? name : "");
+		if (!raw || raw[0] == '/' || strlen(raw) > 1024) {
+			shale_err(EINVAL, "%s: unsafe member name '%.100s'", path, raw ? raw : "");
 			goto out;
 		}
+		char name[1100]; /* a copy: the entry's own string changes below */
+		snprintf(name, sizeof name, "%s", raw);
 		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
 			continue; /* an image archive holds nothing else */
 		char *full = NULL;
