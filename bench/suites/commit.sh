@@ -19,9 +19,24 @@ suite_needs mount CMTbig CMTsmall CMTdedup
 SMALL_N=$([ "$QUICK" = 1 ] && echo 5000 || echo 50000)
 BIG_BYTES=$((BIG_MIB * 1048576))
 
-# The commit command. Docker's form is `commit CONTAINER NAME`; shale's names the mount
-# point. Adjust here if the verb lands with another form.
+# The commit command: `shale commit TARGET NAME`, TARGET the mount point when the verb's
+# help names one, else the mount's container (Docker's `commit CONTAINER NAME`). The
+# target is found before the timed command.
 commit_cmd() { SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" commit "$1" "$2" >/dev/null; }
+commit_target() {   # MNT
+  if "$SHALE" commit --help 2>/dev/null | grep -qi 'MOUNTPOINT'; then echo "$1"; return; fi
+  shale mounts --format json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    if isinstance(r, dict) and r.get("mountpoint") == sys.argv[1]:
+        print(r.get("container") or r.get("name") or sys.argv[1])
+        sys.exit(0)
+print(sys.argv[1])' "$1"
+}
 
 data_overlay
 data_shale_store
@@ -49,8 +64,9 @@ IMG=$(shale_image main)
 n_img=0
 cmt() {   # ID ROUND: timed commit of the mounted upper, then umount
   n_img=$((n_img + 1))
+  local target; target=$(commit_target "$MNT")
   sync
-  timeit commit_cmd "$MNT" "benchcommit/$1:r$2" || log "warning: $1 commit failed"
+  timeit commit_cmd "$target" "benchcommit/$1:r$2" || log "warning: $1 commit failed"
   rec_time "$1" shale "$2" "$LAST_T"
 }
 

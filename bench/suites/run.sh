@@ -33,7 +33,9 @@ if ! shale inspect bench/run-big:latest >/dev/null 2>&1; then
   shale import --parent "$(shale_image main)" "$d" bench/run-big:latest >/dev/null || die "import run-big failed"
 fi
 
-runcmd() { SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" run "$@"; }
+# --rm (as Docker) when shale run has it, so that runs leave no containers behind.
+RUN_RM=(); "$SHALE" run --help 2>/dev/null | grep -q -- '--rm' && RUN_RM=(--rm)
+runcmd() { SHALE_ROOT=$SHALE_ROOT_BENCH "$SHALE" run "${RUN_RM[@]}" "$@"; }
 start_latency() {   # prints seconds from spawn to the command's clock; CMD...
   local f=$DATA/tmp/stamp.out t0 t1
   t0=$EPOCHREALTIME
