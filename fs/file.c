@@ -1,6 +1,11 @@
-/* Open files and reads. Lower content comes straight from object files by
- * splice (no copy through this process); a read spanning chunks is one reply
- * with a buffer per chunk, holes being zeros from memory.
+/* Open files: reads, writes, truncation, fallocate, fsync.
+ *
+ * Lower content comes straight from object files by splice (no copy through
+ * this process); a read spanning chunks is one reply with a buffer per chunk,
+ * holes being zeros from memory. Upper files are read and written through
+ * their own fd; a partial one (copied up with its metadata only) takes the
+ * chunks it does not hold yet from below, and a write first copies up the
+ * chunks it touches.
  *
  * A reply must not point into the handle: once the kernel has the reply it may
  * release the file, and another thread frees the handle while this one is still
@@ -18,9 +23,10 @@ static const char zeros[SHALE_CHUNK_SIZE];
 
 struct fh {
 	struct node *n;
-	shale_entry e;  /* the lower entry (inline data lives in ebuf) */
+	bool upper;     /* fd is the upper file */
+	int fd;         /* the upper file, or a one-chunk lower file's object */
+	shale_entry e;  /* lower-only: the entry (inline data lives in ebuf) */
 	void *ebuf;
-	int fd;         /* a one-chunk file's object, -1 otherwise */
 	shale_chunks ch;
 };
 
@@ -33,45 +39,183 @@ static void fh_free(struct fh *h)
 	free(h);
 }
 
-void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+int node_reopen(struct node *n, int flags)
 {
-	struct fs *fs = fuse_req_userdata(req);
-	struct node *n = node_get(fs, ino);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
-		fuse_reply_err(req, EROFS);
-		return;
+	char p[32];
+	proc_path(n->ufd, p);
+	return open(p, (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_DIRECT | O_NOFOLLOW)) |
+			       O_CLOEXEC);
+}
+
+/* A handle on the lower content of a node not (yet) in the upper. */
+static int open_lower(struct fs *fs, struct fh *h)
+{
+	if (shale_view_entry(fs->view, h->n->lower, &h->e, &h->ebuf) < 0)
+		return EIO;
+	if (h->e.type != SHALE_REG)
+		return EINVAL;
+	if (!(h->e.flags & SHALE_F_INLINE) && h->e.size > 0) {
+		if (shale_content_chunks(fs->s, &h->e, &h->ch) < 0)
+			return EIO;
+		if (h->ch.count == 1 && !shale_id_is_zero(&h->ch.digests[0]) &&
+		    (h->fd = shale_object_open(fs->s, &h->ch.digests[0])) < 0)
+			return EIO;
+	}
+	return 0;
+}
+
+static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out)
+{
+	bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	if (write && fs->ro)
+		return EROFS;
+	int err = 0;
+	if (write) {
+		pthread_rwlock_rdlock(&fs->tree_lock);
+		err = copy_up(fs, n);
+		pthread_rwlock_unlock(&fs->tree_lock);
+		if (err)
+			return err;
 	}
 	struct fh *h = calloc(1, sizeof *h);
 	h->n = n;
 	h->fd = -1;
-	int err = 0;
-	if (shale_view_entry(fs->view, n->lower, &h->e, &h->ebuf) < 0) {
-		err = EIO;
-	} else if (h->e.type != SHALE_REG) {
-		err = EINVAL;
-	} else if (!(h->e.flags & SHALE_F_INLINE) && h->e.size > 0) {
-		if (shale_content_chunks(fs->s, &h->e, &h->ch) < 0)
-			err = EIO;
-		else if (h->ch.count == 1 && !shale_id_is_zero(&h->ch.digests[0]) &&
-			 (h->fd = shale_object_open(fs->s, &h->ch.digests[0])) < 0)
-			err = EIO;
+	if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0) {
+		h->upper = true;
+		h->fd = node_reopen(n, flags);
+		if (h->fd < 0) {
+			err = errno;
+		} else if (flags & O_TRUNC) {
+			pthread_mutex_lock(&n->mu);
+			err = truncate_upper(fs, n, h->fd, 0);
+			pthread_mutex_unlock(&n->mu);
+		}
+	} else {
+		err = open_lower(fs, h);
 	}
 	if (err) {
 		fh_free(h);
+		return err;
+	}
+	*out = h;
+	return 0;
+}
+
+void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fh *h;
+	int err = open_handle(fs, node_get(fs, ino), fi->flags, &h);
+	if (err) {
 		fuse_reply_err(req, err);
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1; /* lower content never changes */
-	fi->noflush = 1;
+	fi->keep_cache = 1; /* lower content never changes; upper only through us */
+	fi->noflush = !h->upper;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }
 
-void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *name, mode_t mode,
+		int flags, int *fd);
+
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
-	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct node *dir = node_get(fs, parent);
+	int fd = -1;
+	int err = create_file(req, fs, dir, name, mode, fi->flags, &fd);
+	struct fuse_entry_param e;
+	if (!err)
+		err = do_lookup(fs, dir, name, &e);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, err);
+		return;
+	}
+	struct fh *h = calloc(1, sizeof *h);
+	h->n = node_get(fs, e.ino);
+	h->upper = true;
+	h->fd = fd;
+	fi->fh = (uintptr_t)h;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fh_free(h);
+		node_forget(fs, node_get(fs, e.ino), 1);
+	}
+}
+
+/* One reply with a buffer per piece; fds opened here are closed after it. */
+struct plan {
+	struct fuse_bufvec *bv;
+	size_t cap;
+	int *fds;
+	size_t nfd;
+};
+
+static void plan_add(struct plan *p, int fd, off_t pos, const void *mem, size_t size)
+{
+	if (p->bv->count == p->cap) {
+		p->cap *= 2;
+		p->bv = realloc(p->bv, sizeof *p->bv + p->cap * sizeof(struct fuse_buf));
+	}
+	struct fuse_buf *b = &p->bv->buf[p->bv->count++];
+	memset(b, 0, sizeof *b);
+	b->size = size;
+	if (fd >= 0) {
+		b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		b->fd = fd;
+		b->pos = pos;
+	} else {
+		b->mem = (void *)mem;
+	}
+}
+
+static void plan_init(struct plan *p, size_t size)
+{
+	p->cap = size / SHALE_CHUNK_SIZE + 4;
+	p->bv = calloc(1, sizeof *p->bv + p->cap * sizeof(struct fuse_buf));
+	p->fds = malloc(p->cap * 2 * sizeof *p->fds);
+	p->nfd = 0;
+}
+
+/* Lower chunk idx, bytes [in, in+n): from its object, or zeros for a hole. */
+static int plan_lower(struct fs *fs, struct plan *p, const shale_chunks *ch, uint64_t idx,
+		      uint64_t in, size_t n)
+{
+	if (idx >= ch->count || shale_id_is_zero(&ch->digests[idx])) {
+		plan_add(p, -1, 0, zeros, n);
+		return 0;
+	}
+	int fd = shale_object_open(fs->s, &ch->digests[idx]);
+	if (fd < 0)
+		return EIO;
+	p->fds[p->nfd++] = fd;
+	plan_add(p, fd, (off_t)in, NULL, n);
+	return 0;
+}
+
+static void plan_reply(fuse_req_t req, struct plan *p, int err)
+{
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_data(req, p->bv, FUSE_BUF_SPLICE_MOVE);
+	for (size_t k = 0; k < p->nfd; k++)
+		close(p->fds[k]);
+	free(p->fds);
+	free(p->bv);
+}
+
+static void read_lower(fuse_req_t req, struct fs *fs, struct fh *h, size_t size, off_t off)
+{
 	uint64_t fsize = h->e.size;
 	if ((uint64_t)off >= fsize || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
@@ -93,45 +237,140 @@ void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse
 		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
 		return;
 	}
-	/* chunks: a buffer per chunk touched (at most 2 for reads up to 1 MiB) */
-	size_t nbuf = size / SHALE_CHUNK_SIZE + 2;
-	struct fuse_bufvec *bv = calloc(1, sizeof *bv + nbuf * sizeof(struct fuse_buf));
-	int *fds = malloc(nbuf * sizeof *fds);
-	size_t i = 0, nfd = 0, left = size;
-	uint64_t pos = (uint64_t)off;
+	struct plan p;
+	plan_init(&p, size);
 	int err = 0;
-	while (left) {
+	for (uint64_t pos = (uint64_t)off, left = size; left && !err;) {
 		uint64_t idx = pos / SHALE_CHUNK_SIZE, in = pos % SHALE_CHUNK_SIZE;
-		size_t n = SHALE_CHUNK_SIZE - in;
-		if (n > left)
-			n = left;
-		struct fuse_buf *b = &bv->buf[i++];
-		b->size = n;
-		if (idx >= h->ch.count || shale_id_is_zero(&h->ch.digests[idx])) {
-			b->mem = (void *)zeros; /* a hole */
-		} else {
-			int fd = shale_object_open(fs->s, &h->ch.digests[idx]);
-			if (fd < 0) {
-				err = EIO;
-				break;
-			}
-			fds[nfd++] = fd;
-			b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-			b->fd = fd;
-			b->pos = (off_t)in;
-		}
+		size_t n = (size_t)(SHALE_CHUNK_SIZE - in < left ? SHALE_CHUNK_SIZE - in : left);
+		err = plan_lower(fs, &p, &h->ch, idx, in, n);
 		pos += n;
 		left -= n;
 	}
-	bv->count = i;
-	if (err)
+	plan_reply(req, &p, err);
+}
+
+/* An upper file: whole, or partial (chunks still below limit come from below). */
+static void read_upper(fuse_req_t req, struct fs *fs, struct node *n, int fd, size_t size,
+		       off_t off)
+{
+	pthread_mutex_lock(&n->mu);
+	struct partial *part = n->part;
+	if (!part) {
+		pthread_mutex_unlock(&n->mu);
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+		bv.buf[0].fd = fd;
+		bv.buf[0].pos = off;
+		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		return;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		pthread_mutex_unlock(&n->mu);
+		fuse_reply_err(req, errno);
+		return;
+	}
+	uint64_t end = (uint64_t)st.st_size;
+	if ((uint64_t)off >= end) {
+		pthread_mutex_unlock(&n->mu);
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if ((uint64_t)off + size > end)
+		size = (size_t)(end - (uint64_t)off);
+	struct plan p;
+	plan_init(&p, size);
+	int err = 0;
+	for (uint64_t pos = (uint64_t)off, left = size; left && !err;) {
+		uint64_t idx = pos / SHALE_CHUNK_SIZE, in = pos % SHALE_CHUNK_SIZE;
+		size_t nb = (size_t)(SHALE_CHUNK_SIZE - in < left ? SHALE_CHUNK_SIZE - in : left);
+		bool below = pos < part->limit && !(part->bits[idx / 8] & (1u << (idx % 8)));
+		if (below) {
+			if (pos + nb > part->limit)
+				nb = (size_t)(part->limit - pos);
+			err = plan_lower(fs, &p, &part->ch, idx, in, nb);
+		} else {
+			plan_add(&p, fd, (off_t)pos, NULL, nb);
+		}
+		pos += nb;
+		left -= nb;
+	}
+	pthread_mutex_unlock(&n->mu);
+	plan_reply(req, &p, err);
+}
+
+void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	struct node *n = h->n;
+	if (h->upper) {
+		read_upper(req, fs, n, h->fd, size, off);
+	} else if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0) {
+		/* opened below, copied up since by a writer: read what is now there */
+		int fd = node_reopen(n, O_RDONLY);
+		if (fd < 0) {
+			fuse_reply_err(req, errno);
+			return;
+		}
+		read_upper(req, fs, n, fd, size, off);
+		close(fd);
+	} else {
+		read_lower(req, fs, h, size, off);
+	}
+}
+
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (!h->upper) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	struct node *n = h->n;
+	int err = 0;
+	pthread_mutex_lock(&n->mu);
+	if (n->part) {
+		/* O_APPEND writes land at the end, whatever off says */
+		uint64_t at = (uint64_t)off;
+		if (fcntl(h->fd, F_GETFL) & O_APPEND) {
+			struct stat st;
+			at = fstat(h->fd, &st) == 0 ? (uint64_t)st.st_size : at;
+		}
+		err = fill_range(fs, n, at, size);
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (err) {
 		fuse_reply_err(req, err);
+		return;
+	}
+	ssize_t w = pwrite(h->fd, buf, size, off);
+	if (w < 0)
+		fuse_reply_err(req, errno);
 	else
-		fuse_reply_data(req, bv, FUSE_BUF_SPLICE_MOVE);
-	for (size_t k = 0; k < nfd; k++)
-		close(fds[k]);
-	free(fds);
-	free(bv);
+		fuse_reply_write(req, (size_t)w);
+}
+
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		  struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	if (!h->upper) {
+		fuse_reply_err(req, EBADF);
+		return;
+	}
+	struct node *n = h->n;
+	pthread_mutex_lock(&n->mu);
+	/* the range is about to change or be reserved: take its chunks up first */
+	int err = n->part ? fill_range(fs, n, (uint64_t)offset, (uint64_t)length) : 0;
+	if (!err && fallocate(h->fd, mode, offset, length) < 0)
+		err = errno;
+	pthread_mutex_unlock(&n->mu);
+	fuse_reply_err(req, err);
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -147,5 +386,24 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	int err = 0;
+	if (h->upper && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct node *n = node_get(fs, ino);
+	int err = 0;
+	if (n->ufd >= 0) {
+		int fd = openat(n->ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || fsync(fd) < 0)
+			err = errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	fuse_reply_err(req, err);
 }

@@ -25,6 +25,10 @@ struct shale_fs_config {
 	void *ready_arg;
 };
 
+/* Make a fresh upper directory look like the image's root (owner, mode,
+ * times, xattrs): the merged root shows the upper's attributes. */
+int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *upper);
+
 /* Mount at `mountpoint` and serve requests until unmounted or signalled.
  * Returns 0 after a clean unmount, -1 on error (message in shale_errmsg()). */
 int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char *mountpoint);

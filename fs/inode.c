@@ -46,6 +46,7 @@ static void node_free(struct node *n)
 {
 	if (n->ufd >= 0)
 		close(n->ufd);
+	partial_free(n->part);
 	pthread_mutex_destroy(&n->mu);
 	free(n->name);
 	free(n);
@@ -132,6 +133,13 @@ static void release_locked(struct fs *fs, struct node *n)
 	}
 }
 
+void node_ref(struct fs *fs, struct node *n)
+{
+	pthread_mutex_lock(&fs->table_mu);
+	n->refs++;
+	pthread_mutex_unlock(&fs->table_mu);
+}
+
 void node_unref(struct fs *fs, struct node *n)
 {
 	pthread_mutex_lock(&fs->table_mu);
@@ -166,6 +174,24 @@ void vattr_to_stat(const shale_vattr *a, uint64_t ino, struct stat *st)
 	st->st_ctim = a->ctime;
 }
 
+/* Blocks of the chunks of a partial file still below: du counts them. */
+static blkcnt_t lower_blocks(struct node *n)
+{
+	blkcnt_t b = 0;
+	pthread_mutex_lock(&n->mu);
+	struct partial *p = n->part;
+	for (uint64_t i = 0; p && i < p->nchunks; i++) {
+		if ((p->bits[i / 8] & (1u << (i % 8))) || i >= p->ch.count ||
+		    shale_id_is_zero(&p->ch.digests[i]))
+			continue;
+		uint64_t len = p->limit - i * SHALE_CHUNK_SIZE;
+		len = len > SHALE_CHUNK_SIZE ? SHALE_CHUNK_SIZE : len;
+		b += (blkcnt_t)(((len + 4095) / 4096) * 8);
+	}
+	pthread_mutex_unlock(&n->mu);
+	return b;
+}
+
 int node_stat(struct fs *fs, struct node *n, struct stat *st)
 {
 	int ufd = __atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE);
@@ -173,6 +199,10 @@ int node_stat(struct fs *fs, struct node *n, struct stat *st)
 		if (fstatat(ufd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 			return errno;
 		st->st_ino = n->ino;
+		if (S_ISDIR(st->st_mode) && n->lower)
+			st->st_nlink = 1; /* merged: not worth counting, as overlayfs */
+		if (n->part)
+			st->st_blocks += lower_blocks(n);
 		return 0;
 	}
 	shale_vattr a;
@@ -202,6 +232,66 @@ void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fuse_req_userdata(req);
 	struct stat st;
 	int err = node_stat(fs, node_get(fs, ino), &st);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_attr(req, &st, CACHE_TIMEOUT);
+}
+
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct node *n = node_get(fs, ino);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int err = copy_up(fs, n); /* metadata only: chmod of a huge file copies no data */
+	pthread_rwlock_unlock(&fs->tree_lock);
+	char path[32];
+	proc_path(n->ufd, path);
+	bool link = n->type == SHALE_LNK;
+	if (!err && (to_set & FUSE_SET_ATTR_MODE) && !link && chmod(path, attr->st_mode & 07777) < 0)
+		err = errno;
+	if (!err && (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t uid = (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : (gid_t)-1;
+		if (fchownat(n->ufd, "", uid, gid, AT_EMPTY_PATH) < 0)
+			err = errno;
+	}
+	if (!err && (to_set & FUSE_SET_ATTR_SIZE)) {
+		/* a fresh fd: the handle's (if any) may be read-only */
+		int fd = node_reopen(n, O_WRONLY);
+		if (fd < 0) {
+			err = errno;
+		} else {
+			pthread_mutex_lock(&n->mu);
+			err = truncate_upper(fs, n, fd, (uint64_t)attr->st_size);
+			pthread_mutex_unlock(&n->mu);
+			close(fd);
+		}
+	}
+	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec ts[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
+		if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = attr->st_mtim;
+		int r = link && n->parent && n->parent->ufd >= 0
+				? utimensat(n->parent->ufd, n->name, ts, AT_SYMLINK_NOFOLLOW)
+				: utimensat(AT_FDCWD, path, ts, 0);
+		if (r < 0)
+			err = errno;
+	}
+	struct stat st;
+	if (!err)
+		err = node_stat(fs, n, &st);
 	if (err)
 		fuse_reply_err(req, err);
 	else

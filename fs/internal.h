@@ -9,6 +9,7 @@
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -19,6 +20,22 @@
  * may cache names and attributes for as long as it likes. */
 #define CACHE_TIMEOUT 86400.0
 
+/* Copy-up state of an upper file whose data is partly still in the lower
+ * layers (docs/architecture.md, "partial files"). */
+struct partial {
+	uint64_t lower_size; /* bytes of the lower content */
+	uint64_t limit;      /* lower data is valid below this offset */
+	shale_id content;    /* the lower content: an object or a chunk list */
+	bool chunked;
+	uint32_t nchunks;    /* chunks below limit: bits in `bits` */
+	uint8_t *bits;       /* 1 = the chunk is in the upper file */
+	shale_chunks ch;     /* the lower chunk digests */
+};
+
+/* st_ino of files that exist only in the upper: its inode number, above the
+ * view's numbers. */
+#define UPPER_INO(x) ((1ull << 32) | (uint64_t)(x))
+
 /* One inode of the merged view. The FUSE node id is the node's address. */
 struct node {
 	uint64_t ino;          /* st_ino: the view's inode, or an upper-only number */
@@ -26,6 +43,7 @@ struct node {
 	uint8_t type;          /* SHALE_REG, SHALE_DIR, ... of what is visible */
 	int ufd;               /* O_PATH fd of the upper object, -1 if not in the upper */
 	bool opaque;           /* the upper directory hides the lower one */
+	struct partial *part;  /* upper file with data still below (NULL: all in the upper) */
 	uint64_t nlookup;      /* the kernel's references (FUSE lookup count) */
 	uint64_t refs;         /* children and open files holding the node */
 	struct node *parent;   /* one parent (directories have exactly one) */
@@ -41,6 +59,10 @@ struct fs {
 	const struct shale_fs_config *cfg;
 	bool ro;
 	int upper_fd, work_fd; /* -1 when read-only */
+	/* Renames take it exclusively (they change node parents and names); other
+	 * changes of the tree take it shared. Lookups and I/O never take it. */
+	pthread_rwlock_t tree_lock;
+	uint64_t tmp_seq;      /* names of temp files in the work directory */
 	struct node *root;
 	/* node table: ino -> node; one short lock, never held across I/O */
 	pthread_mutex_t table_mu;
@@ -55,6 +77,7 @@ struct node *node_get(struct fs *fs, fuse_ino_t nodeid);
  * `lookup` is set (replying an entry), else one internal reference. */
 struct node *node_find_or_add(struct fs *fs, uint64_t ino, uint64_t lower, uint8_t type,
 			      struct node *parent, const char *name, bool lookup);
+void node_ref(struct fs *fs, struct node *n);
 void node_unref(struct fs *fs, struct node *n);
 void node_forget(struct fs *fs, struct node *n, uint64_t nlookup);
 void node_table_init(struct fs *fs);
@@ -63,6 +86,43 @@ void node_table_free(struct fs *fs);
 int node_stat(struct fs *fs, struct node *n, struct stat *st);
 void vattr_to_stat(const shale_vattr *a, uint64_t ino, struct stat *st);
 fuse_ino_t node_id(struct fs *fs, struct node *n);
+
+/* ---- upper.c: the upper directory's conventions ---- */
+#define XATTR_OPAQUE "trusted.overlay.opaque"
+#define XATTR_REDIRECT "trusted.overlay.redirect"
+#define XATTR_ORIGIN "trusted.shale.origin"
+#define XATTR_COPYUP "trusted.shale.copyup"
+/* /proc/self/fd/N for an O_PATH fd: chmod, times, reopening, and the xattrs
+ * of anything but a symlink (following calls go through the magic link). */
+void proc_path(int fd, char out[32]);
+/* /proc/self/fd/DIRFD/NAME: with l* calls, the object itself, symlinks too. */
+#define PROC_AT_MAX (32 + NAME_MAX + 1)
+void at_path(int dirfd, const char *name, char out[PROC_AT_MAX]);
+bool is_whiteout(const struct stat *st);
+/* Make a whiteout at dirfd/name (replacing what is there). Returns 0 or errno. */
+int make_whiteout(struct fs *fs, int dirfd, const char *name);
+/* A fresh name for a temp file in the work directory. */
+void work_name(struct fs *fs, char out[64]);
+bool upper_opaque(int fd);
+/* The lower path an upper directory was renamed from, if any (malloc'd). */
+char *upper_redirect(int fd);
+uint64_t upper_origin(int dirfd, const char *name);
+/* Load / store a file's partial copy-up state (trusted.shale.copyup). */
+int partial_load(struct fs *fs, int fd, struct partial **out);
+int partial_store(int fd, const struct partial *p);
+void partial_free(struct partial *p);
+/* Remove everything in an upper directory (its whiteouts, after rmdir). */
+int upper_clear_dir(int dirfd);
+
+/* ---- copy_up.c ---- */
+/* Give a node an upper presence: metadata only for files (data comes later,
+ * chunk by chunk), parents first. Returns 0 or errno. */
+int copy_up(struct fs *fs, struct node *n);
+/* Make chunks of [off, off+len) of an upper file present (copied from below).
+ * Node lock held. */
+int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len);
+/* Truncate an upper file, keeping the partial state right. Node lock held. */
+int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size);
 
 /* ---- namei.c ---- */
 /* Look a name up in a directory node; fills e (with a kernel reference taken).
@@ -89,6 +149,33 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void op_statfs(fuse_req_t req, fuse_ino_t ino);
+/* writable mounts */
+void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		struct fuse_file_info *fi);
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name);
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags);
+void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+	       struct fuse_file_info *fi);
+void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+	      struct fuse_file_info *fi);
+void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		  struct fuse_file_info *fi);
+void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		 size_t size, int flags);
+void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
+/* Open an upper node for I/O with the given flags (via /proc/self/fd). */
+int node_reopen(struct node *n, int flags);
+/* The node of a name (with an internal reference), or NULL with *err set. */
+struct node *child_node(struct fs *fs, struct node *dir, const char *name, int *err);
+/* Does the lower view have `name` in dir (and is it visible through dir)? */
+bool lower_has(struct fs *fs, struct node *dir, const char *name, shale_vattr *a);
 
 /* Names of internal xattrs that are never shown (overlay markers, shale state). */
 int xattr_is_internal(const char *name);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -63,7 +65,71 @@ const struct fuse_lowlevel_ops shale_fs_ops = {
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
 	.statfs = op_statfs,
+	/* writable mounts (a read-only mount answers EROFS) */
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.create = op_create,
+	.write = op_write,
+	.fallocate = op_fallocate,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fsyncdir = op_fsyncdir,
 };
+
+/* Open the upper and work directories; the root gets its upper presence. */
+static int open_upper(struct fs *fs, const struct shale_fs_config *cfg)
+{
+	fs->upper_fd = open(cfg->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->upper_fd < 0)
+		return shale_err(errno, "upper directory %s: %s", cfg->upper, strerror(errno));
+	fs->work_fd = open(cfg->work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fs->work_fd < 0)
+		return shale_err(errno, "work directory %s: %s", cfg->work, strerror(errno));
+	struct stat a, b;
+	if (fstat(fs->upper_fd, &a) < 0 || fstat(fs->work_fd, &b) < 0 || a.st_dev != b.st_dev)
+		return shale_err(EXDEV, "the work directory %s must be on the upper's filesystem",
+				 cfg->work);
+	/* leftovers of a crash in the middle of a copy-up or a rmdir */
+	upper_clear_dir(fs->work_fd);
+	int fd = dup(fs->upper_fd);
+	fs->root->opaque = upper_opaque(fd);
+	__atomic_store_n(&fs->root->ufd, fd, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *upper)
+{
+	shale_view *v = shale_view_open_image(s, image);
+	if (!v)
+		return -1;
+	shale_entry e;
+	void *buf = NULL;
+	int ret = shale_view_entry(v, SHALE_ROOT_INO, &e, &buf);
+	shale_view_close(v);
+	if (ret < 0)
+		return -1;
+	if (lchown(upper, e.uid, e.gid) < 0 || chmod(upper, e.mode & 07777) < 0)
+		ret = shale_err(errno, "%s: %s", upper, strerror(errno));
+	uint32_t pos = 0, nl, vl;
+	const char *xn;
+	const uint8_t *xv;
+	while (ret == 0 && shale_xattr_next(e.xattrs, e.xattrs_len, &pos, &xn, &nl, &xv, &vl)) {
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)nl, xn);
+		lsetxattr(upper, name, xv, vl, 0);
+	}
+	struct timespec ts[2] = {e.mtime, e.mtime};
+	if (ret == 0 && utimensat(AT_FDCWD, upper, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		ret = shale_err(errno, "%s: %s", upper, strerror(errno));
+	free(buf);
+	return ret;
+}
 
 static void raise_nofile(void)
 {
@@ -91,11 +157,20 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 		return -1;
 	}
 	node_table_init(&fs);
+	pthread_rwlock_init(&fs.tree_lock, NULL);
 	fs.root = node_find_or_add(&fs, SHALE_ROOT_INO, SHALE_ROOT_INO, SHALE_DIR, NULL, "", true);
+	umask(0); /* modes arrive masked by the caller's umask already */
+	if (cfg->upper && open_upper(&fs, cfg) < 0) {
+		ready(cfg, shale_errmsg());
+		goto out;
+	}
 
 	char opts[1024];
-	snprintf(opts, sizeof opts, "fsname=%s,subtype=shale,default_permissions%s%s%s%s",
+	/* as overlayfs: device nodes and setuid programs of the image work (root
+	 * only; libfuse would add nodev,nosuid; -o nodev,nosuid still apply) */
+	snprintf(opts, sizeof opts, "fsname=%s,subtype=shale,default_permissions%s%s%s%s%s",
 		 cfg->source && !strpbrk(cfg->source, ",\\") ? cfg->source : "shale",
+		 geteuid() == 0 ? ",dev,suid" : "",
 		 fs.ro ? ",ro" : "", cfg->allow_other ? ",allow_other" : "",
 		 cfg->mount_opts && *cfg->mount_opts ? "," : "",
 		 cfg->mount_opts ? cfg->mount_opts : "");
@@ -138,9 +213,16 @@ out:
 		fuse_session_destroy(fs.se);
 	fuse_opt_free_args(&args);
 	node_table_free(&fs);
+	if (fs.root->ufd >= 0)
+		close(fs.root->ufd);
 	free(fs.root->name);
 	pthread_mutex_destroy(&fs.root->mu);
 	free(fs.root);
+	if (fs.upper_fd >= 0)
+		close(fs.upper_fd);
+	if (fs.work_fd >= 0)
+		close(fs.work_fd);
+	pthread_rwlock_destroy(&fs.tree_lock);
 	shale_view_close(fs.view);
 	return ret;
 }

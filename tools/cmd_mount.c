@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "containers.h"
 #include "fs.h"
 #include "mounts.h"
 
@@ -117,18 +118,23 @@ int abs_mountpoint(const char *arg, char *out)
 /* ---- shale mount ---- */
 
 static const char mount_help[] =
-	"Usage:  shale mount [OPTIONS] IMAGE MOUNTPOINT\n\n"
-	"Mount an image as a directory: the merged view of its layers. Returns once\n"
-	"the mount is ready; 'shale umount MOUNTPOINT' stops it.\n\n"
+	"Usage:  shale mount [OPTIONS] IMAGE|CONTAINER MOUNTPOINT\n\n"
+	"Mount an image as a directory: the merged view of its layers. Writes go to a\n"
+	"new container's upper layer (the image never changes); mounting a container\n"
+	"again (by name or id) shows what was written before. Returns once the mount\n"
+	"is ready; 'shale umount MOUNTPOINT' stops it.\n\n"
 	"Options:\n"
-	"  -o, --options list   Comma-separated: ro, allow_other, nosuid, nodev, noexec,\n"
-	"                       root=DIR (the store), debug\n"
+	"      --name string    Name the new container\n"
+	"      --upper DIR      Keep changes in DIR (work files go to DIR.work)\n"
+	"  -o, --options list   Comma-separated: ro (no container: read-only), allow_other,\n"
+	"                       nosuid, nodev, noexec, root=DIR (the store), debug\n"
 	"  -f, --foreground     Serve in the foreground (until unmounted or interrupted)\n"
 	"  -d, --debug          Log every FUSE request on stderr (implies --foreground)\n";
 
 struct mount_req {
 	char image_ref[512];
 	shale_id image;
+	json_t *container; /* NULL for read-only mounts */
 	char mountpoint[PATH_MAX];
 	bool ro, allow_other, debug, foreground;
 	char kopts[512]; /* generic mount flags passed through */
@@ -183,9 +189,11 @@ static void on_ready(void *arg, const char *error)
 		shale_id_hex(&m->image, hex);
 		json_t *rec = json_pack("{s:s, s:s, s:I, s:I, s:b}", "image", hex, "ref", m->image_ref,
 					"pid", (json_int_t)getpid(), "started",
-					(json_int_t)time(NULL), "ro", true);
-		json_object_set_new(rec, "upper", json_null());
-		json_object_set_new(rec, "container", json_null());
+					(json_int_t)time(NULL), "ro", m->ro);
+		json_object_set(rec, "upper", json_object_get(m->container, "upper") ?: json_null());
+		json_object_set(rec, "container",
+				json_object_get(m->container, "id") ?: json_null());
+		json_object_set(rec, "name", json_object_get(m->container, "name") ?: json_null());
 		if (shale_table_put(m->s, SHALE_T_MOUNTS, m->mountpoint, rec) < 0)
 			error = shale_errmsg();
 		json_decref(rec);
@@ -224,6 +232,8 @@ static int serve(struct mount_req *m)
 	struct shale_fs_config cfg = {
 		.source = m->image_ref,
 		.image = m->image,
+		.upper = m->ro ? NULL : container_str(m->container, "upper"),
+		.work = m->ro ? NULL : container_str(m->container, "work"),
 		.allow_other = m->allow_other,
 		.debug = m->debug,
 		.mount_opts = m->kopts,
@@ -245,12 +255,17 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 	static const struct option lo[] = {{"options", required_argument, 0, 'o'},
 					   {"foreground", no_argument, 0, 'f'},
 					   {"debug", no_argument, 0, 'd'},
+					   {"name", required_argument, 0, 'N'},
+					   {"upper", required_argument, 0, 'U'},
 					   {"help", no_argument, 0, 'h'},
 					   {0}};
 	struct mount_req m = {.ready_fd = -1};
+	const char *name = NULL, *upper = NULL;
 	int o;
 	while ((o = cli_getopt(argc, argv, "o:fdh", lo)) != -1) {
 		switch (o) {
+		case 'N': name = optarg; break;
+		case 'U': upper = optarg; break;
 		case 'o':
 			if (parse_mount_opts(&m, optarg, c))
 				return EXIT_USAGE;
@@ -279,19 +294,38 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 	if (access("/dev/fuse", R_OK | W_OK) < 0)
 		return cli_error("mount: cannot open /dev/fuse: %s (is FUSE available here?)",
 				 strerror(errno));
+	if (m.ro && (name || upper))
+		return cli_usage_error("mount", "-o ro mounts have no container: no --name or --upper");
 	shale_store *s = cli_store(c);
 	if (!s)
 		return EXIT_ERR;
-	if (shale_image_resolve(s, image, &m.image) < 0)
-		return cli_fail();
-	char norm[512];
-	snprintf(m.image_ref, sizeof m.image_ref, "%s",
-		 shale_ref_normalize(image, norm, sizeof norm) == 0 ? norm : image);
+	/* an existing container (by name or id), else an image and a new container */
+	json_t *existing = !m.ro && !name && !upper ? container_find(s, image) : NULL;
+	if (existing) {
+		m.container = existing;
+		if (shale_id_parse(container_str(existing, "image"), &m.image) < 0)
+			return cli_fail();
+		snprintf(m.image_ref, sizeof m.image_ref, "%s", container_str(existing, "image_ref"));
+		if (container_mounted_at(s, container_str(existing, "id"), NULL) == 1)
+			return cli_error("mount: container %s is already mounted", image);
+	} else {
+		if (shale_image_resolve(s, image, &m.image) < 0)
+			return cli_fail();
+		char norm[512];
+		snprintf(m.image_ref, sizeof m.image_ref, "%s",
+			 shale_ref_normalize(image, norm, sizeof norm) == 0 ? norm : image);
+	}
 	/* build the view index now, so errors show here and the daemon starts fast */
 	shale_view *v = shale_view_open_image(s, &m.image);
 	if (!v)
 		return cli_fail();
 	shale_view_close(v);
+	if (!m.ro && !m.container) {
+		m.container = upper ? container_by_upper(s, upper) : NULL;
+		if (!m.container &&
+		    !(m.container = container_create(s, &m.image, m.image_ref, name, upper)))
+			return cli_fail();
+	}
 	/* LMDB environments do not survive fork: the daemon opens its own */
 	shale_close(c->s);
 	c->s = NULL;
@@ -334,6 +368,33 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 	if (!got)
 		return cli_error("mount: the mount daemon exited before the mount was ready");
 	return cli_error("mount: %s", msg);
+}
+
+/* Is a container mounted now? 1 yes (its mount point in `at`), 0 no. */
+struct mounted_ctx {
+	const char *id;
+	char *at;
+	int found;
+};
+
+static int find_mounted(void *ctx, const char *key, json_t *val)
+{
+	struct mounted_ctx *m = ctx;
+	const char *cid = json_string_value(json_object_get(val, "container"));
+	if (cid && !strcmp(cid, m->id) && pid_running((pid_t)json_integer_value(json_object_get(val, "pid")))) {
+		if (m->at)
+			snprintf(m->at, PATH_MAX, "%s", key);
+		m->found = 1;
+		return 1;
+	}
+	return 0;
+}
+
+int container_mounted_at(shale_store *s, const char *id, char *at)
+{
+	struct mounted_ctx m = {id, at, 0};
+	shale_table_foreach(s, SHALE_T_MOUNTS, find_mounted, &m);
+	return m.found;
 }
 
 /* ---- shale umount ---- */

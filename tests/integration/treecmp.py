@@ -2,7 +2,7 @@
 """Compare file trees the way the tests need: names, types, modes, owners, sizes,
 mtimes, symlink targets, xattrs, hardlink groups and contents.
 
-  treecmp.py DIR_A DIR_B [--no-content] [--skip-content PATH...] [--ignore PATH...]
+  treecmp.py DIR_A DIR_B [--no-content] [--mtime-slack SECONDS] [--skip-content PATH...] [--ignore PATH...]
   treecmp.py DIR --json FILE      (FILE: output of `shale ls -R --format json IMAGE`)
 
 Exits 1 and prints every difference (at most 50) when the trees differ."""
@@ -118,7 +118,7 @@ def scan_json(path):
     return entries
 
 
-def compare(a, b, la, lb):
+def compare(a, b, la, lb, slack_ns=0):
     diffs = []
     for p in sorted(set(a) | set(b)):
         if p not in a:
@@ -127,6 +127,9 @@ def compare(a, b, la, lb):
             diffs.append(f"only in {la}: {p}")
         else:
             for k in sorted(set(a[p]) | set(b[p])):
+                if k == "mtime" and slack_ns and k in a[p] and k in b[p] and \
+                        abs(a[p][k] - b[p][k]) <= slack_ns:
+                    continue
                 if a[p].get(k) != b[p].get(k):
                     diffs.append(f"{p}: {k}: {la}={a[p].get(k)!r} {lb}={b[p].get(k)!r}")
     return diffs
@@ -134,6 +137,11 @@ def compare(a, b, la, lb):
 
 def main():
     args = sys.argv[1:]
+    slack = 0
+    if "--mtime-slack" in args:
+        i = args.index("--mtime-slack")
+        slack = int(float(args[i + 1]) * 1e9)
+        del args[i:i + 2]
     content = "--no-content" not in args
     args = [x for x in args if x != "--no-content"]
     ignore, skip = [], []
@@ -157,7 +165,7 @@ def main():
     else:
         print(__doc__, file=sys.stderr)
         return 2
-    diffs = compare(a, b, la, lb)
+    diffs = compare(a, b, la, lb, slack)
     for d in diffs[:50]:
         print(d)
     if len(diffs) > 50:

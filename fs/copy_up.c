@@ -1,0 +1,332 @@
+/* Copy-up: giving a lower entry an upper presence, and only as much as needed.
+ *
+ * A file is copied up with its metadata only: an upper file of the right size,
+ * owner, mode, times and xattrs, with no data, marked partial. Data follows a
+ * chunk (1 MiB) at a time when a write or a truncate touches it, so chmod of a
+ * 1 GiB lower file copies nothing and a 1-byte write copies one chunk. Each
+ * copy-up is atomic: files are made as O_TMPFILE and linked in complete, other
+ * types are made in the work directory and renamed into place. The names of a
+ * hardlinked file are all linked to the one upper inode. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* A bitmap for a chunk each must fit in one xattr (ext4: one block); beyond
+ * this (about 23 GiB) a file's data is copied up whole on its first write. */
+#define MAX_PARTIAL_CHUNKS 24000u
+
+/* xattrs through `path`: a following call for non-symlinks (a proc fd path),
+ * l* for anything named in a directory. */
+static int set_xattrs(const char *path, bool follow, const shale_entry *e, uint64_t origin)
+{
+	int (*set)(const char *, const char *, const void *, size_t, int) =
+		follow ? setxattr : lsetxattr;
+	uint32_t pos = 0, nl, vl;
+	const char *xn;
+	const uint8_t *xv;
+	while (shale_xattr_next(e->xattrs, e->xattrs_len, &pos, &xn, &nl, &xv, &vl)) {
+		char name[256];
+		snprintf(name, sizeof name, "%.*s", (int)nl, xn);
+		if (set(path, name, xv, vl, 0) < 0 && errno != ENOTSUP && errno != EPERM)
+			return errno;
+	}
+	if (origin) {
+		uint8_t v[8];
+		for (int i = 0; i < 8; i++)
+			v[i] = (uint8_t)(origin >> (8 * i));
+		if (set(path, XATTR_ORIGIN, v, 8, 0) < 0)
+			return errno;
+	}
+	return 0;
+}
+
+/* Owner, then mode (chown clears setuid bits), xattrs, times, of an object
+ * named `name` in dirfd. */
+static int set_meta_at(int dirfd, const char *name, const shale_entry *e, uint64_t origin)
+{
+	char path[PROC_AT_MAX];
+	at_path(dirfd, name, path);
+	if (fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	if (e->type != SHALE_LNK && fchmodat(dirfd, name, e->mode & 07777, 0) < 0)
+		return errno;
+	int err = set_xattrs(path, false, e, origin);
+	if (err)
+		return err;
+	struct timespec ts[2] = {e->mtime, e->mtime};
+	return utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
+}
+
+static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int pfd)
+{
+	int fd = openat(fs->work_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	char path[32];
+	proc_path(fd, path);
+	int err = fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode & 07777) < 0 ? errno : 0;
+	if (!err)
+		err = set_xattrs(path, true, e, n->ino);
+	if (!err && (e->flags & SHALE_F_INLINE)) {
+		if (pwrite(fd, e->data, e->data_len, 0) != (ssize_t)e->data_len)
+			err = errno ? errno : EIO;
+	} else if (!err && e->size > 0) {
+		struct partial p = {.lower_size = e->size, .limit = e->size, .content = e->content,
+				    .chunked = e->flags & SHALE_F_CHUNKED};
+		p.nchunks = (uint32_t)((e->size + SHALE_CHUNK_SIZE - 1) / SHALE_CHUNK_SIZE);
+		if (p.nchunks <= MAX_PARTIAL_CHUNKS) {
+			p.bits = calloc((p.nchunks + 7) / 8, 1);
+			err = partial_store(fd, &p);
+			free(p.bits);
+			if (!err && ftruncate(fd, (off_t)e->size) < 0)
+				err = errno;
+		} else { /* too big to track: all the data now */
+			uint8_t *buf = malloc(SHALE_CHUNK_SIZE);
+			for (uint64_t off = 0; !err && off < e->size; off += SHALE_CHUNK_SIZE) {
+				size_t got;
+				if (shale_content_read(fs->s, e, off, buf, SHALE_CHUNK_SIZE, &got) < 0)
+					err = EIO;
+				else if (pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
+					err = errno ? errno : EIO;
+			}
+			free(buf);
+			if (!err && fsync(fd) < 0)
+				err = errno;
+		}
+	}
+	if (!err && e->mode & 06000) /* writing data may clear setuid: set it again */
+		fchmod(fd, e->mode & 07777);
+	if (!err) { /* times last: the writes above moved them */
+		struct timespec ts[2] = {e->mtime, e->mtime};
+		futimens(fd, ts);
+	}
+	if (!err && linkat(fd, "", pfd, n->name, AT_EMPTY_PATH) < 0 &&
+	    linkat(AT_FDCWD, path, pfd, n->name, AT_SYMLINK_FOLLOW) < 0)
+		err = errno;
+	close(fd);
+	return err;
+}
+
+/* Directories, symlinks and special files: made aside, renamed into place. */
+static int copy_up_other(struct fs *fs, struct node *n, const shale_entry *e, int pfd)
+{
+	char tmp[64];
+	work_name(fs, tmp);
+	int r;
+	switch (e->type) {
+	case SHALE_DIR: r = mkdirat(fs->work_fd, tmp, 0700); break;
+	case SHALE_LNK: {
+		char *target = strndup(e->target, e->target_len);
+		r = symlinkat(target, fs->work_fd, tmp);
+		free(target);
+		break;
+	}
+	default: r = mknodat(fs->work_fd, tmp, shale_entry_st_mode(e), e->rdev); break;
+	}
+	if (r < 0)
+		return errno;
+	int err = set_meta_at(fs->work_fd, tmp, e, e->type == SHALE_DIR ? 0 : n->ino);
+	if (!err && renameat2(fs->work_fd, tmp, pfd, n->name, RENAME_NOREPLACE) < 0)
+		err = errno;
+	if (err) {
+		if (e->type == SHALE_DIR)
+			unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
+		else
+			unlinkat(fs->work_fd, tmp, 0);
+	}
+	return err;
+}
+
+/* Link the other visible names of a hardlinked lower file to its new upper
+ * inode, so every name still shows one inode. */
+struct group_ctx {
+	struct fs *fs;
+	struct node *n;
+};
+
+static int link_name(void *ctx, uint64_t lparent, const char *name)
+{
+	struct group_ctx *g = ctx;
+	struct fs *fs = g->fs;
+	struct node *n = g->n;
+	if (n->parent && n->parent->lower == lparent && !strcmp(n->name, name))
+		return 0;
+	/* find the merged directory that shows this lower directory */
+	char *path = shale_view_path(fs->view, lparent);
+	if (!path)
+		return 0;
+	struct node *d = fs->root;
+	int err = 0;
+	node_ref(fs, d);
+	char *save, *comp;
+	for (comp = strtok_r(path, "/", &save); comp && d; comp = strtok_r(NULL, "/", &save)) {
+		struct node *c = child_node(fs, d, comp, &err);
+		node_unref(fs, d);
+		d = c;
+	}
+	free(path);
+	if (!d)
+		return 0;
+	if (d->lower == lparent && d->type == SHALE_DIR) {
+		int e2 = 0;
+		struct node *c = child_node(fs, d, name, &e2);
+		struct stat st;
+		bool in_upper = d->ufd >= 0 && fstatat(d->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		if (c == n && !in_upper && copy_up(fs, d) == 0)
+			linkat(n->ufd, "", d->ufd, name, AT_EMPTY_PATH);
+		if (c)
+			node_unref(fs, c);
+	}
+	node_unref(fs, d);
+	return 0;
+}
+
+int copy_up(struct fs *fs, struct node *n)
+{
+	if (fs->ro)
+		return EROFS;
+	if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0)
+		return 0;
+	if (!n->parent)
+		return EIO;
+	int err = copy_up(fs, n->parent);
+	if (err)
+		return err;
+	pthread_mutex_lock(&n->mu);
+	if (n->ufd >= 0) {
+		pthread_mutex_unlock(&n->mu);
+		return 0;
+	}
+	shale_entry e;
+	void *eb = NULL;
+	if (shale_view_entry(fs->view, n->lower, &e, &eb) < 0) {
+		pthread_mutex_unlock(&n->mu);
+		return EIO;
+	}
+	int pfd = n->parent->ufd;
+	err = e.type == SHALE_REG ? copy_up_file(fs, n, &e, pfd) : copy_up_other(fs, n, &e, pfd);
+	if (!err) {
+		int fd = openat(pfd, n->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			err = errno;
+		else if (e.type == SHALE_REG && (err = partial_load(fs, fd, &n->part)))
+			close(fd);
+		else
+			__atomic_store_n(&n->ufd, fd, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&n->mu);
+	if (!err && e.type == SHALE_REG && e.nlink > 1) {
+		struct group_ctx g = {fs, n};
+		shale_view_names(fs->view, n->lower, link_name, &g);
+	}
+	free(eb);
+	return err;
+}
+
+/* ---- data, chunk by chunk ---- */
+
+static bool has_bit(const struct partial *p, uint64_t i)
+{
+	return p->bits[i / 8] & (1u << (i % 8));
+}
+
+int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
+{
+	struct partial *p = n->part;
+	if (!p || len == 0 || off >= p->limit)
+		return 0;
+	uint64_t first = off / SHALE_CHUNK_SIZE, last = (off + len - 1) / SHALE_CHUNK_SIZE;
+	if (last >= p->nchunks)
+		last = p->nchunks - 1;
+	int wfd = -1, err = 0;
+	uint8_t *buf = NULL;
+	bool changed = false;
+	for (uint64_t i = first; i <= last && !err; i++) {
+		if (has_bit(p, i))
+			continue;
+		uint64_t start = i * SHALE_CHUNK_SIZE;
+		size_t clen = (size_t)(p->limit - start < SHALE_CHUNK_SIZE ? p->limit - start
+									   : SHALE_CHUNK_SIZE);
+		if (i < p->ch.count && !shale_id_is_zero(&p->ch.digests[i])) {
+			/* a hole below is a hole above: only data needs copying */
+			if (wfd < 0 && (wfd = node_reopen(n, O_WRONLY)) < 0) {
+				err = errno;
+				break;
+			}
+			if (!buf)
+				buf = malloc(SHALE_CHUNK_SIZE);
+			int ofd = shale_object_open(fs->s, &p->ch.digests[i]);
+			if (ofd < 0) {
+				err = EIO;
+				break;
+			}
+			ssize_t r = pread(ofd, buf, clen, 0);
+			close(ofd);
+			if (r != (ssize_t)clen || pwrite(wfd, buf, clen, (off_t)start) != (ssize_t)clen) {
+				err = errno ? errno : EIO;
+				break;
+			}
+		}
+		p->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+		changed = true;
+	}
+	/* data durable before the marker that says it is there */
+	if (!err && wfd >= 0 && fdatasync(wfd) < 0)
+		err = errno;
+	if (!err && changed) {
+		bool all = true;
+		for (uint64_t i = 0; i < p->nchunks && all; i++)
+			all = has_bit(p, i);
+		if (all) {
+			char path[32];
+			proc_path(n->ufd, path);
+			if (removexattr(path, XATTR_COPYUP) < 0 && errno != ENODATA)
+				err = errno;
+			else {
+				partial_free(p);
+				n->part = NULL;
+			}
+		} else {
+			err = partial_store(n->ufd, p);
+		}
+	}
+	if (wfd >= 0)
+		close(wfd);
+	free(buf);
+	return err;
+}
+
+int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size)
+{
+	struct partial *p = n->part;
+	if (p && size < p->limit) {
+		/* the chunk the new end falls in keeps its head: copy it up first */
+		int err = size % SHALE_CHUNK_SIZE ? fill_range(fs, n, size, 1) : 0;
+		if (err)
+			return err;
+		p = n->part;
+		if (p) {
+			uint64_t idx = size / SHALE_CHUNK_SIZE;
+			p->limit = idx * SHALE_CHUNK_SIZE; /* from here on, the upper file */
+			p->nchunks = (uint32_t)idx;
+			if (p->limit == 0) {
+				char path[32];
+				proc_path(n->ufd, path);
+				if (removexattr(path, XATTR_COPYUP) < 0 && errno != ENODATA)
+					return errno;
+				partial_free(p);
+				n->part = NULL;
+			} else if ((err = partial_store(n->ufd, p))) {
+				return err;
+			}
+		}
+	}
+	return ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+}

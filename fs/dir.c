@@ -1,0 +1,540 @@
+/* Changing the tree of a writable mount: create, mkdir, mknod, symlink, link,
+ * unlink, rmdir, rename. Deleting a lower name leaves a whiteout; a directory
+ * made where one was deleted is opaque; a renamed lower directory keeps its
+ * lower contents through a redirect (where overlayfs without redirect_dir
+ * answers EXDEV). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Reply an entry for a node just made or linked (taking a kernel reference). */
+static void reply_entry(fuse_req_t req, struct fs *fs, struct node *dir, const char *name)
+{
+	struct fuse_entry_param e;
+	int err = do_lookup(fs, dir, name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+/* Owner of a new object: the caller, or the group of a setgid directory. */
+static void new_owner(fuse_req_t req, struct node *dir, uid_t *uid, gid_t *gid, bool *sgid)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct stat st;
+	*uid = ctx->uid;
+	*gid = ctx->gid;
+	*sgid = false;
+	if (fstatat(dir->ufd, "", &st, AT_EMPTY_PATH) == 0 && (st.st_mode & S_ISGID)) {
+		*gid = st.st_gid;
+		*sgid = true;
+	}
+}
+
+enum kind { K_FILE, K_DIR, K_NODE, K_LINK };
+
+/* Make dir/name in the upper, replacing a whiteout if one is there (then a new
+ * directory is opaque: what was below stays deleted). For K_FILE, *fdp gets
+ * the open file. Returns 0 or errno. */
+static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const char *name,
+		       enum kind kind, mode_t mode, dev_t rdev, const char *target, int flags,
+		       int *fdp)
+{
+	int err = copy_up(fs, dir);
+	if (err)
+		return err;
+	int e2;
+	struct node *old = child_node(fs, dir, name, &e2);
+	if (old) {
+		node_unref(fs, old);
+		return EEXIST;
+	}
+	if (e2 != ENOENT)
+		return e2;
+	struct stat st;
+	bool over_whiteout = fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st);
+	/* a lower name hidden by an opaque parent needs no whiteout to stay hidden */
+	int at = dir->ufd;
+	char tmp[64];
+	const char *where = name;
+	if (over_whiteout) {
+		work_name(fs, tmp);
+		at = fs->work_fd;
+		where = tmp;
+	}
+	uid_t uid;
+	gid_t gid;
+	bool sgid;
+	new_owner(req, dir, &uid, &gid, &sgid);
+	int fd = -1;
+	switch (kind) {
+	case K_FILE:
+		fd = openat(at, where, (flags & ~O_DIRECT) | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+		err = fd < 0 ? errno : 0;
+		break;
+	case K_DIR:
+		err = mkdirat(at, where, mode & 07777) < 0 ? errno : 0;
+		if (!err && sgid)
+			fchmodat(at, where, (mode & 07777) | S_ISGID, 0);
+		break;
+	case K_NODE:
+		err = mknodat(at, where, mode, rdev) < 0 ? errno : 0;
+		break;
+	case K_LINK:
+		err = symlinkat(target, at, where) < 0 ? errno : 0;
+		break;
+	}
+	if (err)
+		return err;
+	if (fchownat(at, where, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+		err = errno;
+	if (!err && kind == K_DIR && over_whiteout) {
+		char path[PROC_AT_MAX];
+		at_path(at, where, path);
+		if (lsetxattr(path, XATTR_OPAQUE, "y", 1, 0) < 0)
+			err = errno;
+	}
+	if (!err && over_whiteout) {
+		/* swap the new object with the whiteout, then drop the whiteout */
+		if (renameat2(fs->work_fd, tmp, dir->ufd, name, RENAME_EXCHANGE) < 0)
+			err = errno;
+		else
+			unlinkat(fs->work_fd, tmp, 0);
+	}
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		unlinkat(at, where, kind == K_DIR ? AT_REMOVEDIR : 0);
+		return err;
+	}
+	if (fdp)
+		*fdp = fd;
+	else if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, enum kind kind,
+			  mode_t mode, dev_t rdev, const char *target)
+{
+	struct fs *fs = fs_of(req);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct node *dir = node_get(fs, parent);
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int err = make_object(req, fs, dir, name, kind, mode, rdev, target, 0, NULL);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		reply_entry(req, fs, dir, name);
+	pthread_rwlock_unlock(&fs->tree_lock);
+}
+
+void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	if (S_ISCHR(mode) && rdev == makedev(0, 0)) {
+		fuse_reply_err(req, EPERM); /* that is a whiteout: not a file one can make */
+		return;
+	}
+	create_common(req, parent, name, K_NODE, mode, rdev, NULL);
+}
+
+void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	create_common(req, parent, name, K_DIR, mode, 0, NULL);
+}
+
+void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	create_common(req, parent, name, K_LINK, 0777, 0, link);
+}
+
+int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *name, mode_t mode,
+		int flags, int *fd)
+{
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int err = make_object(req, fs, dir, name, K_FILE, S_IFREG | mode, 0, NULL, flags, fd);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	return err;
+}
+
+void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct fs *fs = fs_of(req);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct node *n = node_get(fs, ino), *dir = node_get(fs, newparent);
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int e2, err = copy_up(fs, n);
+	if (!err)
+		err = copy_up(fs, dir);
+	struct node *old = err ? NULL : child_node(fs, dir, newname, &e2);
+	if (old) {
+		node_unref(fs, old);
+		err = EEXIST;
+	} else if (!err && e2 != ENOENT) {
+		err = e2;
+	}
+	if (!err) {
+		struct stat st;
+		bool over_whiteout = fstatat(dir->ufd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+				     is_whiteout(&st);
+		char tmp[64];
+		work_name(fs, tmp);
+		int at = over_whiteout ? fs->work_fd : dir->ufd;
+		const char *where = over_whiteout ? tmp : newname;
+		if (linkat(n->ufd, "", at, where, AT_EMPTY_PATH) < 0)
+			err = errno;
+		else if (over_whiteout && renameat(fs->work_fd, tmp, dir->ufd, newname) < 0)
+			err = errno;
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		reply_entry(req, fs, dir, newname);
+	pthread_rwlock_unlock(&fs->tree_lock);
+}
+
+/* ---- removing ---- */
+
+struct names {
+	char **v;
+	size_t n, cap;
+};
+
+static void names_add(struct names *s, const char *name)
+{
+	if (s->n == s->cap)
+		s->v = realloc(s->v, (s->cap = s->cap ? 2 * s->cap : 16) * sizeof *s->v);
+	s->v[s->n++] = strdup(name);
+}
+
+static bool names_has(const struct names *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->v[i], name))
+			return true;
+	return false;
+}
+
+static void names_free(struct names *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+}
+
+struct empty_ctx {
+	struct names *hidden;
+	bool empty;
+};
+
+static int check_lower(void *ctx, const char *name, const shale_vattr *a)
+{
+	struct empty_ctx *c = ctx;
+	if (!names_has(c->hidden, name)) {
+		c->empty = false;
+		return 1;
+	}
+	return 0;
+}
+
+/* Is a directory empty in the merged view? */
+static int merged_empty(struct fs *fs, struct node *d, bool *empty)
+{
+	struct names whiteouts = {0};
+	*empty = true;
+	if (d->ufd >= 0) {
+		int fd = openat(d->ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+		if (!dir) {
+			if (fd >= 0)
+				close(fd);
+			return errno;
+		}
+		struct dirent *de;
+		while ((de = readdir(dir)) && *empty) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			struct stat st;
+			if (fstatat(d->ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st))
+				names_add(&whiteouts, de->d_name);
+			else
+				*empty = false;
+		}
+		closedir(dir);
+	}
+	if (*empty && d->lower && !d->opaque) {
+		struct empty_ctx c = {&whiteouts, true};
+		if (shale_view_readdir(fs->view, d->lower, NULL, check_lower, &c) < 0) {
+			names_free(&whiteouts);
+			return EIO;
+		}
+		*empty = c.empty;
+	}
+	names_free(&whiteouts);
+	return 0;
+}
+
+static bool exists_in_upper(struct node *dir, const char *name)
+{
+	struct stat st;
+	return dir->ufd >= 0 && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       !is_whiteout(&st);
+}
+
+void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct node *dir = node_get(fs, parent);
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int err;
+	struct node *n = child_node(fs, dir, name, &err);
+	if (n) {
+		shale_vattr a;
+		bool lower = lower_has(fs, dir, name, &a);
+		/* a lower file with other names: copy it up (metadata only) so the
+		 * names left keep one inode with the right link count */
+		if (n->type == SHALE_DIR)
+			err = EISDIR;
+		else if (lower && n->ufd < 0 && a.nlink > 1)
+			err = copy_up(fs, n);
+		if (!err)
+			err = copy_up(fs, dir);
+		if (!err && lower)
+			err = make_whiteout(fs, dir->ufd, name);
+		else if (!err && unlinkat(dir->ufd, name, 0) < 0)
+			err = errno;
+		node_unref(fs, n);
+	}
+	fuse_reply_err(req, err);
+	pthread_rwlock_unlock(&fs->tree_lock);
+}
+
+/* Move an upper directory aside into the work directory (atomically replacing
+ * it with a whiteout when `whiteout`), then delete it. */
+static int remove_upper_dir(struct fs *fs, struct node *dir, const char *name, bool whiteout)
+{
+	char tmp[64];
+	work_name(fs, tmp);
+	if (whiteout) {
+		if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) < 0)
+			return errno;
+		if (renameat2(fs->work_fd, tmp, dir->ufd, name, RENAME_EXCHANGE) < 0) {
+			int e = errno;
+			unlinkat(fs->work_fd, tmp, 0);
+			return e;
+		}
+	} else if (renameat(dir->ufd, name, fs->work_fd, tmp) < 0) {
+		return errno;
+	}
+	int fd = openat(fs->work_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		upper_clear_dir(fd);
+		close(fd);
+	}
+	unlinkat(fs->work_fd, tmp, AT_REMOVEDIR);
+	return 0;
+}
+
+void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct node *dir = node_get(fs, parent);
+	pthread_rwlock_rdlock(&fs->tree_lock);
+	int err;
+	struct node *n = child_node(fs, dir, name, &err);
+	if (n) {
+		bool empty = false;
+		if (n->type != SHALE_DIR)
+			err = ENOTDIR;
+		else if (!(err = merged_empty(fs, n, &empty)) && !empty)
+			err = ENOTEMPTY;
+		bool lower = lower_has(fs, dir, name, NULL);
+		if (!err)
+			err = copy_up(fs, dir);
+		if (!err && exists_in_upper(dir, name))
+			err = remove_upper_dir(fs, dir, name, lower);
+		else if (!err)
+			err = make_whiteout(fs, dir->ufd, name);
+		node_unref(fs, n);
+	}
+	fuse_reply_err(req, err);
+	pthread_rwlock_unlock(&fs->tree_lock);
+}
+
+/* ---- rename ---- */
+
+/* Before a directory with lower contents moves, record where they are. */
+static int set_redirect(struct fs *fs, struct node *n)
+{
+	if (n->type != SHALE_DIR || !n->lower || n->opaque)
+		return 0;
+	char *old = upper_redirect(n->ufd);
+	if (old) {
+		free(old);
+		return 0; /* moved before: it still points at the original */
+	}
+	char *path = shale_view_path(fs->view, n->lower);
+	if (!path)
+		return EIO;
+	char *abs = malloc(strlen(path) + 2);
+	abs[0] = '/';
+	strcpy(abs + 1, path);
+	char p[32];
+	proc_path(n->ufd, p);
+	int err = setxattr(p, XATTR_REDIRECT, abs, strlen(abs), 0) < 0 ? errno : 0;
+	free(abs);
+	free(path);
+	return err;
+}
+
+/* An upper-only directory arriving where the lower has a name must not merge
+ * with it: make it opaque. */
+static int shield(struct fs *fs, struct node *n, struct node *dir, const char *name)
+{
+	if (n->type != SHALE_DIR || n->lower || n->opaque || !lower_has(fs, dir, name, NULL))
+		return 0;
+	char p[32];
+	proc_path(n->ufd, p);
+	if (setxattr(p, XATTR_OPAQUE, "y", 1, 0) < 0)
+		return errno;
+	n->opaque = true;
+	return 0;
+}
+
+static void move_node(struct fs *fs, struct node *n, struct node *dir, const char *name)
+{
+	pthread_mutex_lock(&fs->table_mu);
+	struct node *old = n->parent;
+	dir->refs++;
+	n->parent = dir;
+	free(n->name);
+	n->name = strdup(name);
+	pthread_mutex_unlock(&fs->table_mu);
+	if (old)
+		node_unref(fs, old);
+}
+
+void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+	       const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+	if (fs->ro) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	struct node *od = node_get(fs, parent), *nd = node_get(fs, newparent);
+	pthread_rwlock_wrlock(&fs->tree_lock);
+	int err, e2;
+	struct node *src = child_node(fs, od, name, &err);
+	struct node *dst = src ? child_node(fs, nd, newname, &e2) : NULL;
+	if (src && !dst && e2 != ENOENT)
+		err = e2;
+	if (err)
+		goto out;
+	if ((flags & RENAME_NOREPLACE) && dst) {
+		err = EEXIST;
+		goto out;
+	}
+	if ((flags & RENAME_EXCHANGE) && !dst) {
+		err = ENOENT;
+		goto out;
+	}
+	if (dst == src)
+		goto out; /* two names of one file: nothing to do */
+	if (dst && !(flags & RENAME_EXCHANGE)) {
+		bool empty;
+		if (src->type == SHALE_DIR && dst->type != SHALE_DIR)
+			err = ENOTDIR;
+		else if (src->type != SHALE_DIR && dst->type == SHALE_DIR)
+			err = EISDIR;
+		else if (dst->type == SHALE_DIR && !(err = merged_empty(fs, dst, &empty)) && !empty)
+			err = ENOTEMPTY;
+		if (err)
+			goto out;
+	}
+	bool src_lower = lower_has(fs, od, name, NULL);
+	if ((err = copy_up(fs, src)) || (err = copy_up(fs, od)) || (err = copy_up(fs, nd)))
+		goto out;
+	if ((err = set_redirect(fs, src)) || (err = shield(fs, src, nd, newname)))
+		goto out;
+	unsigned how;
+	struct stat wst;
+	bool onto_whiteout = !dst && fstatat(nd->ufd, newname, &wst, AT_SYMLINK_NOFOLLOW) == 0 &&
+			     is_whiteout(&wst);
+	if (flags & RENAME_EXCHANGE) {
+		if ((err = copy_up(fs, dst)) || (err = set_redirect(fs, dst)) ||
+		    (err = shield(fs, dst, od, name)))
+			goto out;
+		how = RENAME_EXCHANGE;
+	} else if (onto_whiteout) {
+		/* trade places with the whiteout (a directory cannot replace it, nor
+		 * can NOREPLACE): it lands at the old name, where it is kept if
+		 * something below needs hiding */
+		how = RENAME_EXCHANGE;
+	} else {
+		if (dst && dst->type == SHALE_DIR && exists_in_upper(nd, newname))
+			upper_clear_dir(dst->ufd >= 0 ? dst->ufd : nd->ufd); /* only whiteouts */
+		how = (flags & RENAME_NOREPLACE) | (src_lower ? RENAME_WHITEOUT : 0);
+	}
+	if (renameat2(od->ufd, name, nd->ufd, newname, how) < 0) {
+		err = errno;
+		if (err == EINVAL && (how & RENAME_WHITEOUT)) {
+			/* a filesystem without RENAME_WHITEOUT: rename, then whiteout */
+			err = renameat2(od->ufd, name, nd->ufd, newname, how & ~RENAME_WHITEOUT) < 0
+				      ? errno
+				      : make_whiteout(fs, od->ufd, name);
+		}
+		if (err)
+			goto out;
+	}
+	if (onto_whiteout && !src_lower && unlinkat(od->ufd, name, 0) < 0) {
+		err = errno;
+		goto out;
+	}
+	move_node(fs, src, nd, newname);
+	if (flags & RENAME_EXCHANGE)
+		move_node(fs, dst, od, name);
+out:
+	if (src)
+		node_unref(fs, src);
+	if (dst)
+		node_unref(fs, dst);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	fuse_reply_err(req, err);
+}

@@ -1,0 +1,207 @@
+/* The upper directory's conventions, shared with kernel overlayfs so that
+ * `shale seal` reads uppers of either:
+ *   whiteout       a character device 0/0
+ *   opaque dir     trusted.overlay.opaque = "y"
+ *   renamed dir    trusted.overlay.redirect = "/lower/path" (absolute)
+ * and shale's own, on files it copied up:
+ *   origin         trusted.shale.origin = u64 inode in the lower view (st_ino
+ *                  stays the same after copy-up and across remounts)
+ *   partial data   trusted.shale.copyup = which chunks are already in the upper
+ *                  file; the others are read from the lower content. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define COPYUP_VERSION 1
+#define COPYUP_HEADER 40 /* u8 version, u8 flags, u16 0, u32 nchunks, u64 size, u64 limit, 16 id */
+
+void proc_path(int fd, char out[32])
+{
+	snprintf(out, 32, "/proc/self/fd/%d", fd);
+}
+
+void at_path(int dirfd, const char *name, char out[PROC_AT_MAX])
+{
+	snprintf(out, PROC_AT_MAX, "/proc/self/fd/%d/%s", dirfd, name);
+}
+
+bool is_whiteout(const struct stat *st)
+{
+	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+}
+
+void work_name(struct fs *fs, char out[64])
+{
+	uint64_t n = __atomic_add_fetch(&fs->tmp_seq, 1, __ATOMIC_RELAXED);
+	snprintf(out, 64, "#%d.%llu", (int)getpid(), (unsigned long long)n);
+}
+
+int make_whiteout(struct fs *fs, int dirfd, const char *name)
+{
+	if (mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return errno;
+	/* replace what is there atomically: a whiteout made aside, renamed over */
+	char tmp[64];
+	work_name(fs, tmp);
+	if (mknodat(fs->work_fd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
+		return errno;
+	if (renameat(fs->work_fd, tmp, dirfd, name) < 0) {
+		int e = errno;
+		unlinkat(fs->work_fd, tmp, 0);
+		return e;
+	}
+	return 0;
+}
+
+/* xattrs of a non-symlink through its fd: the magic link is followed to it */
+static ssize_t xattr_read(int fd, const char *name, void *buf, size_t len)
+{
+	char p[32];
+	proc_path(fd, p);
+	return getxattr(p, name, buf, len);
+}
+
+bool upper_opaque(int fd)
+{
+	char v[4];
+	ssize_t n = xattr_read(fd, XATTR_OPAQUE, v, sizeof v);
+	return n == 1 && v[0] == 'y';
+}
+
+char *upper_redirect(int fd)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = xattr_read(fd, XATTR_REDIRECT, buf, sizeof buf - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = 0;
+	return strdup(buf);
+}
+
+uint64_t upper_origin(int dirfd, const char *name)
+{
+	uint8_t v[8];
+	char p[PROC_AT_MAX];
+	at_path(dirfd, name, p); /* symlinks too: l* does not follow the last name */
+	if (lgetxattr(p, XATTR_ORIGIN, v, sizeof v) != 8)
+		return 0;
+	uint64_t o = 0;
+	for (int i = 7; i >= 0; i--)
+		o = o << 8 | v[i];
+	return o;
+}
+
+void partial_free(struct partial *p)
+{
+	if (!p)
+		return;
+	free(p->bits);
+	free(p->ch.digests);
+	free(p);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+int partial_load(struct fs *fs, int fd, struct partial **out)
+{
+	uint8_t buf[65536];
+	*out = NULL;
+	ssize_t n = xattr_read(fd, XATTR_COPYUP, buf, sizeof buf);
+	if (n < 0)
+		return errno == ENODATA ? 0 : errno;
+	if (n < COPYUP_HEADER || buf[0] != COPYUP_VERSION)
+		return EIO;
+	struct partial *p = calloc(1, sizeof *p);
+	p->chunked = buf[1] & 1;
+	p->nchunks = (uint32_t)(buf[4] | buf[5] << 8 | buf[6] << 16 | (uint32_t)buf[7] << 24);
+	p->lower_size = get64(buf + 8);
+	p->limit = get64(buf + 16);
+	memcpy(p->content.b, buf + 24, SHALE_ID_LEN);
+	size_t bl = (p->nchunks + 7) / 8;
+	if ((size_t)n < COPYUP_HEADER + bl || p->limit > p->lower_size) {
+		free(p);
+		return EIO;
+	}
+	p->bits = calloc(bl ? bl : 1, 1);
+	memcpy(p->bits, buf + COPYUP_HEADER, bl);
+	/* the lower chunk digests, as the layer stored them */
+	shale_entry e = {.type = SHALE_REG, .size = p->lower_size, .content = p->content,
+			 .flags = p->chunked ? SHALE_F_CHUNKED : 0};
+	if (shale_content_chunks(fs->s, &e, &p->ch) < 0) {
+		partial_free(p);
+		return EIO;
+	}
+	*out = p;
+	return 0;
+}
+
+int partial_store(int fd, const struct partial *p)
+{
+	size_t bl = (p->nchunks + 7) / 8;
+	uint8_t *buf = calloc(1, 40 + bl);
+	buf[0] = COPYUP_VERSION;
+	buf[1] = p->chunked ? 1 : 0;
+	for (int i = 0; i < 4; i++)
+		buf[4 + i] = (uint8_t)(p->nchunks >> (8 * i));
+	put64(buf + 8, p->lower_size);
+	put64(buf + 16, p->limit);
+	memcpy(buf + 24, p->content.b, SHALE_ID_LEN);
+	memcpy(buf + 40, p->bits, bl);
+	char path[32];
+	proc_path(fd, path);
+	int r = setxattr(path, XATTR_COPYUP, buf, 40 + bl, 0) < 0 ? errno : 0;
+	free(buf);
+	return r;
+}
+
+int upper_clear_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return errno;
+	}
+	struct dirent *de;
+	int err = 0;
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (unlinkat(dirfd, de->d_name, 0) < 0 && errno == EISDIR) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				err = err ? err : upper_clear_dir(sub);
+				close(sub);
+			}
+			if (unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0 && !err)
+				err = errno;
+		}
+	}
+	closedir(d);
+	return err;
+}
