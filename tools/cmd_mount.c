@@ -250,7 +250,17 @@ static int serve(struct mount_req *m)
 	return r < 0 ? EXIT_ERR : EXIT_OK;
 }
 
+static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *mr);
+
 int cmd_mount(struct cli *c, int argc, char **argv)
+{
+	struct mount_req m = {.ready_fd = -1};
+	int r = mount_main(c, argc, argv, &m);
+	json_decref(m.container);
+	return r;
+}
+
+static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 {
 	static const struct option lo[] = {{"options", required_argument, 0, 'o'},
 					   {"foreground", no_argument, 0, 'f'},
@@ -259,7 +269,6 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 					   {"upper", required_argument, 0, 'U'},
 					   {"help", no_argument, 0, 'h'},
 					   {0}};
-	struct mount_req m = {.ready_fd = -1};
 	const char *name = NULL, *upper = NULL;
 	int o;
 	while ((o = cli_getopt(argc, argv, "o:fdh", lo)) != -1) {
@@ -267,11 +276,11 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 		case 'N': name = optarg; break;
 		case 'U': upper = optarg; break;
 		case 'o':
-			if (parse_mount_opts(&m, optarg, c))
+			if (parse_mount_opts(m, optarg, c))
 				return EXIT_USAGE;
 			break;
-		case 'f': m.foreground = true; break;
-		case 'd': m.debug = m.foreground = true; break;
+		case 'f': m->foreground = true; break;
+		case 'd': m->debug = m->foreground = true; break;
 		case 'h': return cli_help(mount_help);
 		default: return EXIT_USAGE;
 		}
@@ -284,55 +293,55 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 		return cli_error("mount: mount point %s: %s", dir, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
 		return cli_error("mount: mount point %s is not a directory", dir);
-	if (!realpath(dir, m.mountpoint))
+	if (!realpath(dir, m->mountpoint))
 		return cli_error("mount: %s: %s", dir, strerror(errno));
 	char parent[PATH_MAX + 4];
-	snprintf(parent, sizeof parent, "%s/..", m.mountpoint);
-	if (mountinfo_find(m.mountpoint, NULL, 0) ||
-	    (stat(parent, &pst) == 0 && pst.st_dev != st.st_dev && strcmp(m.mountpoint, "/")))
-		return cli_error("mount: %s is busy: something is already mounted there", m.mountpoint);
+	snprintf(parent, sizeof parent, "%s/..", m->mountpoint);
+	if (mountinfo_find(m->mountpoint, NULL, 0) ||
+	    (stat(parent, &pst) == 0 && pst.st_dev != st.st_dev && strcmp(m->mountpoint, "/")))
+		return cli_error("mount: %s is busy: something is already mounted there", m->mountpoint);
 	if (access("/dev/fuse", R_OK | W_OK) < 0)
 		return cli_error("mount: cannot open /dev/fuse: %s (is FUSE available here?)",
 				 strerror(errno));
-	if (m.ro && (name || upper))
+	if (m->ro && (name || upper))
 		return cli_usage_error("mount", "-o ro mounts have no container: no --name or --upper");
 	shale_store *s = cli_store(c);
 	if (!s)
 		return EXIT_ERR;
 	/* an existing container (by name or id), else an image and a new container */
-	json_t *existing = !m.ro && !name && !upper ? container_find(s, image) : NULL;
+	json_t *existing = !m->ro && !name && !upper ? container_find(s, image) : NULL;
 	if (existing) {
-		m.container = existing;
-		if (shale_id_parse(container_str(existing, "image"), &m.image) < 0)
+		m->container = existing;
+		if (shale_id_parse(container_str(existing, "image"), &m->image) < 0)
 			return cli_fail();
-		snprintf(m.image_ref, sizeof m.image_ref, "%s", container_str(existing, "image_ref"));
+		snprintf(m->image_ref, sizeof m->image_ref, "%s", container_str(existing, "image_ref"));
 		if (container_mounted_at(s, container_str(existing, "id"), NULL) == 1)
 			return cli_error("mount: container %s is already mounted", image);
 	} else {
-		if (shale_image_resolve(s, image, &m.image) < 0)
+		if (shale_image_resolve(s, image, &m->image) < 0)
 			return cli_fail();
 		char norm[512];
-		snprintf(m.image_ref, sizeof m.image_ref, "%s",
+		snprintf(m->image_ref, sizeof m->image_ref, "%s",
 			 shale_ref_normalize(image, norm, sizeof norm) == 0 ? norm : image);
 	}
 	/* build the view index now, so errors show here and the daemon starts fast */
-	shale_view *v = shale_view_open_image(s, &m.image);
+	shale_view *v = shale_view_open_image(s, &m->image);
 	if (!v)
 		return cli_fail();
 	shale_view_close(v);
-	if (!m.ro && !m.container) {
-		m.container = upper ? container_by_upper(s, upper) : NULL;
-		if (!m.container &&
-		    !(m.container = container_create(s, &m.image, m.image_ref, name, upper)))
+	if (!m->ro && !m->container) {
+		m->container = upper ? container_by_upper(s, upper) : NULL;
+		if (!m->container &&
+		    !(m->container = container_create(s, &m->image, m->image_ref, name, upper)))
 			return cli_fail();
 	}
 	/* LMDB environments do not survive fork: the daemon opens its own */
 	shale_close(c->s);
 	c->s = NULL;
-	m.root = c->root;
+	m->root = c->root;
 	fflush(NULL);
-	if (m.foreground)
-		return serve(&m);
+	if (m->foreground)
+		return serve(m);
 
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -344,8 +353,8 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 		close(pfd[0]);
 		setsid();
 		signal(SIGPIPE, SIG_IGN);
-		m.ready_fd = pfd[1];
-		_exit(serve(&m));
+		m->ready_fd = pfd[1];
+		_exit(serve(m));
 	}
 	close(pfd[1]);
 	char msg[1200];
@@ -369,6 +378,7 @@ int cmd_mount(struct cli *c, int argc, char **argv)
 		return cli_error("mount: the mount daemon exited before the mount was ready");
 	return cli_error("mount: %s", msg);
 }
+
 
 /* Is a container mounted now? 1 yes (its mount point in `at`), 0 no. */
 struct mounted_ctx {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The read-only mount: what programs do with a directory (find, tar, du, cat,
+# The read-only mount (-o ro): what programs do with a directory (find, tar, du, cat,
 # seekdir, parallel and odd reads), identity (st_ino, st_dev), the mount's life
 # (busy unmount, a killed daemon, mount(8) and fstab), errors and permissions.
 source "$(dirname "$0")/lib.sh"
@@ -21,7 +21,7 @@ M=$T/m
 mkdir -p "$M"
 
 step "mount returns once ready; shale mounts lists it"
-shale mount ro:1 "$M"
+shale mount -o ro ro:1 "$M"
 is_mounted "$M" || fail "not mounted after shale mount returned"
 shale mounts | grep -q "ro:1 .*$M .*running" || fail "shale mounts: $(shale mounts)"
 shale mounts --format json | python3 -c 'import json,sys; j=json.loads(sys.stdin.readline()); assert j["pid"] > 0 and j["image"], j'
@@ -88,10 +88,10 @@ find "$M" -printf '%i %p\n' | sed "s|$M||" | sort >"$T/ino1"
 assert_eq 1 "$(find "$M" -printf '%D\n' | sort -u | wc -l)" "st_dev values in one mount"
 dev1=$(stat -c %d "$M")
 shale umount "$M"
-shale mount ro:1 "$M"
+shale mount -o ro ro:1 "$M"
 find "$M" -printf '%i %p\n' | sed "s|$M||" | sort >"$T/ino2"
 cmp "$T/ino1" "$T/ino2" || fail "inode numbers changed across remounts"
-mkdir -p "$T/m2" && shale mount ro:1 "$T/m2"
+mkdir -p "$T/m2" && shale mount -o ro ro:1 "$T/m2"
 [ "$(stat -c %d "$T/m2")" != "$(stat -c %d "$M")" ] || fail "two mounts share st_dev"
 shale umount "$T/m2"
 
@@ -101,7 +101,7 @@ setpriv --reuid=65534 --regid=65534 --clear-groups ls "$T" >/dev/null || fail "n
 expect_fail setpriv --reuid=65534 --regid=65534 --clear-groups ls "$M"
 assert_contains "$ERR" "Permission denied"
 shale umount "$M"
-shale mount -o allow_other ro:1 "$M"
+shale mount -o ro,allow_other ro:1 "$M"
 setpriv --reuid=65534 --regid=65534 --clear-groups cat "$M/etc/hello" >/dev/null || fail "allow_other"
 expect_exit 1 setpriv --reuid=65534 --regid=65534 --clear-groups cat "$M/priv/secret"
 assert_contains "$ERR" "Permission denied"
@@ -118,7 +118,7 @@ is_mounted "$M" && fail "-l did not detach"
 kill $busy 2>/dev/null; wait $busy 2>/dev/null || true
 
 step "a daemon killed with SIGKILL: ENOTCONN, umount cleans up, a new mount works"
-shale mount ro:1 "$M"
+shale mount -o ro ro:1 "$M"
 pid=$(shale mounts --format json | python3 -c 'import json,sys; print([j["pid"] for j in map(json.loads, sys.stdin) if j["mountpoint"]==sys.argv[1]][0])' "$M")
 kill -9 "$pid"
 sleep 0.2
@@ -127,7 +127,7 @@ assert_contains "$ERR" "Transport endpoint is not connected"
 shale mounts | grep -q "dead" || fail "shale mounts should show the dead daemon"
 shale umount "$M"
 is_mounted "$M" && fail "still mounted after umount of a dead daemon"
-shale mount ro:1 "$M"
+shale mount -o ro ro:1 "$M"
 assert_eq hello "$(cat "$M/etc/hello")"
 shale umount "$M"
 [ -z "$(shale mounts --format json)" ] || fail "records left: $(shale mounts)"
@@ -137,10 +137,10 @@ helper=/sbin/mount.fuse.shale
 test_cleanup() { [ -L "$helper" ] && [ "$(readlink "$helper")" = "$SHALE" ] && rm -f "$helper"; }
 [ -e "$helper" ] && [ ! -L "$helper" ] && fail "$helper exists and is not ours"
 ln -sf "$SHALE" "$helper"
-mount -t fuse.shale -o "root=$SHALE_ROOT" ro:1 "$M"
+mount -t fuse.shale -o "ro,root=$SHALE_ROOT" ro:1 "$M"
 assert_eq hello "$(cat "$M/etc/hello")"
 shale umount "$M"
-echo "ro:1 $M fuse.shale defaults,noauto,nodev,root=$SHALE_ROOT 0 0" >"$T/fstab"
+echo "ro:1 $M fuse.shale defaults,noauto,ro,nodev,root=$SHALE_ROOT 0 0" >"$T/fstab"
 mount -T "$T/fstab" "$M"
 assert_eq hello "$(cat "$M/etc/hello")"
 grep " $M " /proc/self/mounts | grep -q nodev || fail "nodev not applied"
@@ -155,7 +155,7 @@ assert_contains "$ERR" "No such file or directory"
 touch "$T/file"
 expect_exit 1 shale mount ro:1 "$T/file"
 assert_contains "$ERR" "not a directory"
-shale mount ro:1 "$M"
+shale mount -o ro ro:1 "$M"
 expect_exit 1 shale mount ro:1 "$M"
 assert_contains "$ERR" "busy"
 shale umount "$M"
