@@ -166,6 +166,34 @@ shale pull --insecure -q "$REG/test/app:1" >/dev/null
 cmp "$T/app1.json" <(view "$REG/test/app:1") || fail "tree after the repaired pull"
 export SHALE_ROOT=$T/store
 
+step "an image whose config lies about a diff_id: the pull fails and stores nothing"
+rm -rf "$T/lie" && mkdir "$T/lie" && shale save test/app:1 | tar -x -C "$T/lie"
+python3 - "$T/lie" <<'PY'
+import hashlib, json, os, sys
+root = sys.argv[1]
+def path(d): return os.path.join(root, "blobs", *d.split(":"))
+def put(data):
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    open(path(d), "wb").write(data); return d, len(data)
+idx = json.load(open(root + "/index.json"))
+m = json.load(open(path(idx["manifests"][0]["digest"])))
+cfg = json.load(open(path(m["config"]["digest"])))
+cfg["rootfs"]["diff_ids"][1] = "sha256:" + "1" * 64
+m["config"]["digest"], m["config"]["size"] = put(json.dumps(cfg).encode())
+idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(json.dumps(m).encode())
+idx["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": "lie"}
+json.dump(idx, open(root + "/index.json", "w"))
+PY
+sko copy --dest-tls-verify=false --dest-creds "$creds" "oci:$T/lie:lie" "docker://$REG/test/lie:1" >/dev/null
+export SHALE_ROOT=$T/store6
+shale login --insecure -u shale -p s3cret "$REG" >/dev/null 2>&1
+expect_exit 1 shale pull --insecure "$REG/test/lie:1"
+echo "  $ERR"
+assert_contains "$ERR" "diff_id mismatch"
+expect_exit 1 shale ls "$REG/test/lie:1"  # no image, no tag
+assert_eq 0 "$(count_objects)" "objects after a pull with a bad diff_id"
+export SHALE_ROOT=$T/store
+
 step "errors and logout"
 expect_exit 1 shale pull --insecure "$REG/test/app:nosuchtag"
 assert_contains "$ERR" "not found"

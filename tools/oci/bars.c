@@ -23,18 +23,24 @@ void bars_init(struct bars *b, size_t n, bool quiet, bool lines)
 	b->tty = !quiet && isatty(STDERR_FILENO);
 	b->n = n;
 	b->v = calloc(n ? n : 1, sizeof *b->v);
+	pthread_mutex_init(&b->mu, NULL);
 }
 
 void bars_free(struct bars *b)
 {
+	if (b->v)
+		pthread_mutex_destroy(&b->mu);
 	free(b->v);
 	memset(b, 0, sizeof *b);
 }
 
 void bars_id(struct bars *b, size_t i, const char *id)
 {
-	if (i < b->n)
-		snprintf(b->v[i].id, sizeof b->v[i].id, "%s", id);
+	if (i >= b->n)
+		return;
+	pthread_mutex_lock(&b->mu);
+	snprintf(b->v[i].id, sizeof b->v[i].id, "%s", id);
+	pthread_mutex_unlock(&b->mu);
 }
 
 static void draw_line(const struct bar *r)
@@ -76,6 +82,7 @@ void bars_status(struct bars *b, size_t i, const char *status)
 {
 	if (i >= b->n || b->quiet)
 		return;
+	pthread_mutex_lock(&b->mu);
 	struct bar *r = &b->v[i];
 	snprintf(r->status, sizeof r->status, "%s", status);
 	r->show_bytes = !strcmp(status, "Downloading") || !strcmp(status, "Pushing") ||
@@ -88,22 +95,28 @@ void bars_status(struct bars *b, size_t i, const char *status)
 		printf("%s: %s\n", r->id, r->status);
 		fflush(stdout);
 	}
+	pthread_mutex_unlock(&b->mu);
 }
 
 void bars_bytes(struct bars *b, size_t i, uint64_t cur, uint64_t total)
 {
 	if (i >= b->n || !b->tty)
 		return;
+	pthread_mutex_lock(&b->mu);
 	b->v[i].cur = cur;
 	b->v[i].total = total;
 	if (now() - b->last >= 0.1)
 		redraw(b);
+	pthread_mutex_unlock(&b->mu);
 }
 
 void bars_finish(struct bars *b)
 {
-	if (b->tty && b->n)
+	if (b->tty && b->n) {
+		pthread_mutex_lock(&b->mu);
 		redraw(b);
+		pthread_mutex_unlock(&b->mu);
+	}
 }
 
 void bars_bytes_cb(void *ctx, uint64_t done, uint64_t total)

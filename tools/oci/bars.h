@@ -4,6 +4,7 @@
 #ifndef SHALE_OCI_BARS_H
 #define SHALE_OCI_BARS_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@ struct bars {
 	struct bar *v;
 	size_t drawn; /* lines on screen */
 	double last;
+	pthread_mutex_t mu; /* threads making blobs report too */
 };
 
 /* quiet: show nothing; lines: print status lines on stdout when stderr is

@@ -17,8 +17,9 @@ static const char pull_help[] =
 	"Pull an image from a registry (OCI distribution API), e.g. 127.0.0.1:5000/app:1 or\n"
 	"HOST/REPO@sha256:... (a name without HOST is on docker.io). For a multi-platform\n"
 	"image, the one for linux and this machine's architecture is taken.\n\n"
-	"The manifest's digest and every blob's sha256 and size are checked, and every\n"
-	"layer's diff_id, before anything is stored; a mismatch stores nothing. Layers\n"
+	"The manifest's digest and every blob's sha256 and size are checked before anything\n"
+	"is stored, and every layer's diff_id as it is imported: a mismatch leaves nothing\n"
+	"in the store. Layers\n"
 	"already in the store are not downloaded. An interrupted pull keeps what it got\n"
 	"under ROOT/tmp/blobs and resumes from there (HTTP Range) when run again.\n\n"
 	"Options:\n"
@@ -154,20 +155,20 @@ static int pull(struct pull *p)
 		free(partial);
 		bars_status(&bars, i, "Download complete");
 	}
-	/* Then every diff_id, before the first layer is stored. */
-	for (size_t i = 0; i < ig.n; i++) {
-		if (ig.l[i].have)
-			continue;
-		bars_status(&bars, i, "Verifying Checksum");
-		if (ingest_verify(&ig, i) < 0) {
-			blobdir_remove(p->s, ig.l[i].blob.digest); /* bad: never use it again */
-			goto out;
-		}
-	}
+	/* Every blob matched its digest as it arrived; diff_ids are checked as the
+	 * layers are imported (a mismatch removes what was imported). */
+	for (size_t i = 0; i < ig.n; i++)
+		if (!ig.l[i].have)
+			ingest_downloaded(&ig, i);
 	shale_id old, image;
 	bool had = p->ref.tag[0] && shale_tag_get(p->s, p->ref.local, &old) == 0;
-	if (ingest_commit(&ig, top, &image) < 0)
+	if (ingest_commit(&ig, top, &image) < 0) {
+		if (strstr(shale_errmsg(), "diff_id mismatch")) /* never use those blobs again */
+			for (size_t i = 0; i < ig.n; i++)
+				if (!ig.l[i].have)
+					blobdir_remove(p->s, ig.l[i].blob.digest);
 		goto out;
+	}
 	bars_finish(&bars);
 	if (p->ref.tag[0] && shale_tag_set(p->s, p->ref.local, &image) < 0)
 		goto out;

@@ -1,6 +1,7 @@
 /* shale push: an image to a registry; only the blobs it lacks are uploaded. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,54 +75,161 @@ static int present(struct push *p, const struct blob_info *b, size_t bar)
 	return r;
 }
 
-/* Make sure the registry has a blob for layer i; *out: the blob used. */
-static int push_layer(struct push *p, const shale_id *layer, size_t i, struct blob_info *out)
+/* Does the registry have a blob for this layer already (or can it mount one)?
+ * 1 yes (*out: that blob), 0 no, -1 error. */
+static int layer_present(struct push *p, const shale_id *layer, size_t bar, struct blob_info *out)
 {
-	/* Blobs the registry may have already: our export (when its digest is cached),
-	 * then blobs the layer was pulled or loaded from. */
-	struct blob_info *src;
+	/* Candidates: our export (when its digest is cached), then the blobs the
+	 * layer was pulled or loaded from. */
+	struct blob_info *src, own;
 	size_t nsrc;
 	blobcache_sources(p->s, layer, &src, &nsrc);
 	int r = 0;
-	if (blobcache_export_get(p->s, layer, p->comp, out) == 1)
-		r = present(p, out, i);
+	if (blobcache_export_get(p->s, layer, p->comp, &own) == 1 && (r = present(p, &own, bar)) == 1)
+		*out = own;
 	for (size_t k = 0; k < nsrc && r == 0; k++)
-		if ((r = present(p, &src[k], i)) == 1)
+		if ((r = present(p, &src[k], bar)) == 1)
 			*out = src[k];
 	free(src);
-	if (r < 0)
-		return -1;
-	if (r == 1)
-		return 0;
-	if (p->bars.tty) /* in a log, the line would carry the layer id, not the digest */
-		bars_status(&p->bars, i, "Preparing");
-	struct bar_ref br = {&p->bars, i};
-	char *path;
-	if (oci_layer_blob(p->s, layer, p->comp, out, &path, bars_bytes_cb, &br) < 0)
-		return -1;
-	char id[13];
-	oci_digest_short(out->digest, id);
-	bars_id(&p->bars, i, id);
-	/* The digest may be new (nothing was cached): ask again. */
-	r = present(p, out, i);
-	if (r == 0) {
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			r = shale_err(errno, "%s: %s", path, strerror(errno));
-		} else {
-			bars_status(&p->bars, i, "Pushing");
-			r = registry_upload_blob(&p->reg, out->digest, (uint64_t)out->size, fd, NULL,
-						 p->chunk, bars_bytes_cb, &br);
-			close(fd);
-			if (r == 0) {
-				bars_status(&p->bars, i, "Pushed");
-				p->uploaded++;
-			}
-		}
+	return r;
+}
+
+/* Blobs made by worker threads (compression is most of a push: one layer per
+ * CPU), uploaded by the main thread in layer order as soon as each is ready. */
+struct makers {
+	struct push *p;
+	const shale_id *layers;
+	size_t n, next;
+	const bool *need;
+	bool *done, stop;
+	int *rc;
+	char (*err)[1024];
+	struct blob_info *info;
+	char **paths;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *maker(void *arg)
+{
+	struct makers *m = arg;
+	for (;;) {
+		pthread_mutex_lock(&m->mu);
+		while (m->next < m->n && !m->need[m->next])
+			m->next++;
+		size_t i = m->next++;
+		bool stop = m->stop || i >= m->n;
+		pthread_mutex_unlock(&m->mu);
+		if (stop)
+			return NULL;
+		size_t bar = m->n - 1 - i;
+		struct bar_ref br = {&m->p->bars, bar};
+		if (m->p->bars.tty)
+			bars_status(&m->p->bars, bar, "Preparing");
+		int r = oci_layer_blob(m->p->s, &m->layers[i], m->p->comp, &m->info[i], &m->paths[i],
+				       bars_bytes_cb, &br);
+		pthread_mutex_lock(&m->mu);
+		m->rc[i] = r;
+		if (r < 0)
+			snprintf(m->err[i], sizeof m->err[i], "%s", shale_errmsg());
+		m->done[i] = true;
+		pthread_cond_broadcast(&m->cv);
+		pthread_mutex_unlock(&m->mu);
 	}
-	unlink(path); /* made again byte for byte if ever needed */
-	free(path);
-	return r < 0 ? -1 : 0;
+}
+
+/* Upload the blob made for layer i (unless it turns out to be there already). */
+static int upload_made(struct push *p, size_t i, size_t bar, const struct blob_info *b,
+		       const char *path)
+{
+	char id[13];
+	oci_digest_short(b->digest, id);
+	bars_id(&p->bars, bar, id);
+	int r = present(p, b, bar); /* the digest may be new (nothing was cached): ask again */
+	if (r != 0)
+		return r < 0 ? -1 : 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return shale_err(errno, "%s: %s", path, strerror(errno));
+	bars_status(&p->bars, bar, "Pushing");
+	struct bar_ref br = {&p->bars, bar};
+	r = registry_upload_blob(&p->reg, b->digest, (uint64_t)b->size, fd, NULL, p->chunk,
+				 bars_bytes_cb, &br);
+	close(fd);
+	if (r < 0)
+		return shale_err_prefix("layer %zu", i + 1);
+	bars_status(&p->bars, bar, "Pushed");
+	p->uploaded++;
+	return 0;
+}
+
+/* Make sure the registry has a blob for every layer; blobs[i]: the one used. */
+static int push_layers(struct push *p, const shale_id *layers, size_t n, struct blob_info *blobs)
+{
+	bool *need = calloc(n + 1, sizeof *need), *done = calloc(n + 1, sizeof *done);
+	int *rc = calloc(n + 1, sizeof *rc);
+	char(*err)[1024] = calloc(n + 1, sizeof *err);
+	char **paths = calloc(n + 1, sizeof *paths);
+	size_t nneed = 0;
+	int ret = -1;
+	for (size_t i = 0; i < n; i++) {
+		int r = layer_present(p, &layers[i], n - 1 - i, &blobs[i]);
+		if (r < 0) {
+			shale_err_prefix("layer %zu", i + 1);
+			goto out;
+		}
+		need[i] = r == 0;
+		nneed += need[i];
+	}
+	struct makers m = {.p = p, .layers = layers, .n = n, .need = need, .done = done, .rc = rc,
+			   .err = err, .info = blobs, .paths = paths};
+	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.cv, NULL);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = nneed < (size_t)(cpus > 0 ? cpus : 1) ? nneed : (size_t)(cpus > 0 ? cpus : 1);
+	if (nthreads > 8)
+		nthreads = 8;
+	pthread_t th[8];
+	size_t started = 0;
+	for (; started < nthreads; started++)
+		if (pthread_create(&th[started], NULL, maker, &m))
+			break;
+	if (nneed && !started)
+		maker(&m); /* no thread: make them all here */
+	ret = 0;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		if (!need[i])
+			continue;
+		pthread_mutex_lock(&m.mu);
+		while (!done[i])
+			pthread_cond_wait(&m.cv, &m.mu);
+		pthread_mutex_unlock(&m.mu);
+		if (rc[i] < 0) {
+			ret = shale_err(EIO, "layer %zu: %s", i + 1, err[i]);
+			break;
+		}
+		ret = upload_made(p, i, n - 1 - i, &blobs[i], paths[i]);
+		if (ret == 0) /* made again byte for byte if ever needed */
+			unlink(paths[i]);
+	}
+	pthread_mutex_lock(&m.mu);
+	m.stop = true; /* after an error: no new blobs */
+	pthread_mutex_unlock(&m.mu);
+	for (size_t t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	/* After a failure, the blobs not uploaded stay in ROOT/tmp/blobs: the next
+	 * push uses them (after checking them) instead of compressing again. */
+	pthread_mutex_destroy(&m.mu);
+	pthread_cond_destroy(&m.cv);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+	free(need);
+	free(done);
+	free(rc);
+	free(err);
+	return ret;
 }
 
 struct retag {
@@ -223,13 +331,10 @@ static int push(struct push *p, const shale_id *image_id, const char *tag)
 			id_short(&layers[i], id);
 		bars_id(&p->bars, n - 1 - i, id);
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (push_layer(p, &layers[i], n - 1 - i, &blobs[i]) < 0) {
-			shale_err_prefix("layer %zu", i + 1);
-			goto out;
-		}
+	if (push_layers(p, layers, n, blobs) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
 		blobcache_note_repo(p->s, &blobs[i], p->repo);
-	}
 	bars_finish(&p->bars);
 	if (oci_docs_build(img, blobs, n, &docs) < 0)
 		goto out;

@@ -1,6 +1,7 @@
 /* A layer blob fed to the store's importer through a pipe: decompressed in a
- * thread (so decompression and import overlap), hashed again on the way (the
- * diff_id checked before import is the one of the bytes imported), and ended
+ * thread (so decompression and import overlap), hashed on the way, compressed
+ * and not (the digests the caller checks are those of the bytes imported, even
+ * if the file changed or was damaged after an earlier check), and ended
  * with tar padding and an end-of-archive marker.
  *
  * Why the ending: Go's archive/tar takes end of input where a member's padding
@@ -22,6 +23,7 @@ struct feed {
 	int blob_fd;     /* read by the thread */
 	int pipe[2];
 	char path[64];   /* /proc/self/fd/N of the read end: for shale_import_layer */
+	char digest[OCI_DIGEST_LEN]; /* of the blob as read */
 	char diff_id[OCI_DIGEST_LEN];
 	int err;
 	char errmsg[256];

@@ -82,6 +82,12 @@ int ingest_verify(struct ingest *ig, size_t i)
 	return 0;
 }
 
+void ingest_downloaded(struct ingest *ig, size_t i)
+{
+	ig->l[i].verified = true;
+	ig->l[i].tar_size = 0; /* unknown until imported */
+}
+
 struct import_ctx {
 	struct bars *bars;
 	size_t i;
@@ -146,10 +152,15 @@ int ingest_commit(struct ingest *ig, const char *digest, shale_id *image)
 			goto out;
 		}
 		imported = true;
+		if (l->blob.digest[0] && strcmp(feed.digest, l->blob.digest)) {
+			shale_err(EIO, "layer %zu (%s): digest mismatch: expected %s, the blob is now %s",
+				  i + 1, label, l->blob.digest, feed.digest);
+			goto out;
+		}
 		if (strcmp(feed.diff_id, l->blob.diff_id)) {
-			/* the file changed since it was verified */
-			shale_err(EIO, "layer %zu (%s): changed while it was read (diff_id %s)", i + 1,
-				  label, feed.diff_id);
+			shale_err(EINVAL, "layer %zu (%s): diff_id mismatch: the config says %s, the "
+					  "uncompressed layer is %s",
+				  i + 1, label, l->blob.diff_id, feed.diff_id);
 			goto out;
 		}
 		if (ig->bars)

@@ -37,6 +37,10 @@ int ingest_begin(struct ingest *ig, shale_store *s, const char *config, size_t c
 		 const struct oci_manifest *m);
 /* Check layer i's blob (fd or path) against its digest, size and diff_id. */
 int ingest_verify(struct ingest *ig, size_t i);
+/* Layer i's blob was checked against its digest and size as it was downloaded:
+ * its diff_id is checked while it is imported (a mismatch then removes what was
+ * imported), which saves reading and decompressing it once more. */
+void ingest_downloaded(struct ingest *ig, size_t i);
 /* Import what is missing and write the image (with "digest" when given).
  * Everything must be verified or already present. */
 int ingest_commit(struct ingest *ig, const char *digest, shale_id *image);

@@ -409,17 +409,28 @@ int oci_layer_blob(shale_store *s, const shale_id *layer, enum oci_compression c
 {
 	*path = NULL;
 	if (blobcache_export_get(s, layer, c, out) == 1 && blobdir_has(s, out->digest)) {
-		*path = blobdir_path(s, out->digest);
-		return 0;
+		/* left by an interrupted command: use it if it is still what its name says */
+		char *p = blobdir_path(s, out->digest), got[OCI_DIGEST_LEN];
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		uint64_t size = 0;
+		bool ok = fd >= 0 && oci_sha256_fd(fd, got, &size) == 0 && !strcmp(got, out->digest) &&
+			  size == (uint64_t)out->size;
+		if (fd >= 0)
+			close(fd);
+		if (ok) {
+			*path = p;
+			return 0;
+		}
+		unlink(p);
+		free(p);
 	}
 	char *tmp = NULL;
 	int fd = blobdir_tmpfile(s, &tmp);
 	if (fd < 0)
 		return -1;
 	uint64_t tar_size = 0;
+	/* No fsync: the file is scratch, checked against its name before any reuse. */
 	int r = oci_layer_write(s, layer, c, fd, out, &tar_size, progress, ctx);
-	if (r == 0 && fsync(fd) < 0)
-		r = shale_err(errno, "%s: %s", tmp, strerror(errno));
 	close(fd);
 	char *final = r == 0 ? blobdir_path(s, out->digest) : NULL;
 	if (r == 0 && rename(tmp, final) < 0)

@@ -341,7 +341,9 @@ static int finish_blob(int fd, const char *digest, int64_t size, const char *fin
 		return shale_err(EINVAL, "blob %s: digest mismatch: the registry sent %s (%llu bytes)",
 				 digest, got, (unsigned long long)n);
 	}
-	if (fsync(fd) < 0 || rename(partial, final) < 0)
+	/* No fsync: a blob is hashed again as it is imported, so damage after a crash
+	 * is found there, not trusted. */
+	if (rename(partial, final) < 0)
 		return shale_err(errno, "%s: %s", final, strerror(errno));
 	return 0;
 }
@@ -404,8 +406,7 @@ int registry_fetch_blob(struct registry *r, const char *digest, int64_t size, co
 				rc = -1;
 			have = 0;
 		}
-		if (rc < 0) {
-			fsync(fd); /* keep what came, for the next attempt */
+		if (rc < 0) { /* what came stays in the partial file, for the next attempt */
 			uint64_t now = have + resp.received;
 			http_resp_free(&resp);
 			shale_err_prefix("blob %s (%llu of %lld bytes downloaded; run the command again "
