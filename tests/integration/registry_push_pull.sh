@@ -138,6 +138,11 @@ sko copy --dest-tls-verify=false --dest-creds "$creds" "oci:$T/u:v1" "docker://$
 sko copy --all --dest-tls-verify=false --dest-creds "$creds" "oci:$T/u:multi" "docker://$REG/umoci/img:multi" >/dev/null
 shale pull --insecure -q "$REG/umoci/img:v1" >/dev/null
 treecmp "$T/ubundle/rootfs" --json <(view "$REG/umoci/img:v1")
+sko copy --format v2s2 --dest-tls-verify=false --dest-creds "$creds" "oci:$T/u:v1" "docker://$REG/umoci/img:v2s2" >/dev/null
+sko inspect --raw --tls-verify=false --creds "$creds" "docker://$REG/umoci/img:v2s2" | grep -q 'application/vnd.docker.distribution.manifest.v2+json' ||
+	fail "skopeo did not push a Docker v2 schema 2 manifest"
+shale pull --insecure -q "$REG/umoci/img:v2s2" >/dev/null
+treecmp "$T/ubundle/rootfs" --json <(view "$REG/umoci/img:v2s2") >/dev/null || fail "Docker v2 schema 2 image"
 shale pull --insecure -q "$REG/umoci/img:multi" >/dev/null
 treecmp "$T/ubundle/rootfs" --json <(view "$REG/umoci/img:multi") >/dev/null || fail "image picked from the index"
 expect_exit 1 shale pull --insecure --platform linux/mips "$REG/umoci/img:multi"

@@ -25,7 +25,8 @@ static const char pull_help[] =
 	"Options:\n"
 	"      --insecure          Allow plain HTTP and TLS without certificate checks\n"
 	"      --platform string   os/arch[/variant] to take from a multi-platform image\n"
-	"  -q, --quiet             Only print the image name\n";
+	"  -q, --quiet             Only print the image name\n\n"
+	"SHALE_HTTP_TIMEOUT=SECONDS: give up on a registry silent that long (default 60).\n";
 
 struct pull {
 	shale_store *s;

@@ -30,7 +30,8 @@ static const char push_help[] =
 	"      --chunk-size bytes    Upload chunk size (default 16777216)\n"
 	"      --compression string  Layer compression: gzip (default) or zstd\n"
 	"      --insecure            Allow plain HTTP and TLS without certificate checks\n"
-	"  -q, --quiet               Suppress verbose output\n";
+	"  -q, --quiet               Suppress verbose output\n\n"
+	"SHALE_HTTP_TIMEOUT=SECONDS: give up on a registry silent that long (default 60).\n";
 
 struct push {
 	shale_store *s;

@@ -446,7 +446,7 @@ static json_t *history_entry(json_t *h)
 	json_t *o = json_object();
 	for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
 		json_t *v = json_object_get(h, keys[i]);
-		if (v && (json_is_string(v) || (i == 4 && json_is_boolean(v))))
+		if (v && (i == 4 ? json_is_boolean(v) : json_is_string(v)))
 			json_object_set(o, keys[i], v);
 	}
 	return o;
