@@ -216,7 +216,7 @@ int copy_up(struct fs *fs, struct node *n)
 		int fd = openat(pfd, n->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			err = errno;
-		else if (e.type == SHALE_REG && (err = partial_load(fs, fd, &n->part)))
+		else if (e.type == SHALE_REG && (err = partial_load(fs->s, fd, &n->part)))
 			close(fd);
 		else
 			__atomic_store_n(&n->ufd, fd, __ATOMIC_RELEASE);

@@ -141,6 +141,7 @@ static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, e
 		return;
 	}
 	struct node *dir = node_get(fs, parent);
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err = make_object(req, fs, dir, name, kind, mode, rdev, target, 0, NULL);
 	if (err)
@@ -148,6 +149,7 @@ static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, e
 	else
 		reply_entry(req, fs, dir, name);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -172,9 +174,11 @@ void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *name, mode_t mode,
 		int flags, int *fd)
 {
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err = make_object(req, fs, dir, name, K_FILE, S_IFREG | mode, 0, NULL, flags, fd);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 	return err;
 }
 
@@ -186,6 +190,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 		return;
 	}
 	struct node *n = node_get(fs, ino), *dir = node_get(fs, newparent);
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int e2, err = copy_up(fs, n);
 	if (!err)
@@ -215,6 +220,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 	else
 		reply_entry(req, fs, dir, newname);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 }
 
 /* ---- removing ---- */
@@ -313,6 +319,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	struct node *dir = node_get(fs, parent);
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err;
 	struct node *n = child_node(fs, dir, name, &err);
@@ -335,6 +342,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	fuse_reply_err(req, err);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 }
 
 /* Move an upper directory aside into the work directory (atomically replacing
@@ -371,6 +379,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	struct node *dir = node_get(fs, parent);
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err;
 	struct node *n = child_node(fs, dir, name, &err);
@@ -391,6 +400,7 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	fuse_reply_err(req, err);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 }
 
 /* ---- rename ---- */
@@ -459,6 +469,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		return;
 	}
 	struct node *od = node_get(fs, parent), *nd = node_get(fs, newparent);
+	freeze_enter(fs);
 	pthread_rwlock_wrlock(&fs->tree_lock);
 	int err, e2;
 	struct node *src = child_node(fs, od, name, &err);
@@ -536,5 +547,6 @@ out:
 	if (dst)
 		node_unref(fs, dst);
 	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 	fuse_reply_err(req, err);
 }

@@ -71,9 +71,11 @@ static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out
 		return EROFS;
 	int err = 0;
 	if (write) {
+		freeze_enter(fs);
 		pthread_rwlock_rdlock(&fs->tree_lock);
 		err = copy_up(fs, n);
 		pthread_rwlock_unlock(&fs->tree_lock);
+		freeze_leave(fs);
 		if (err)
 			return err;
 	}
@@ -86,9 +88,11 @@ static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out
 		if (h->fd < 0) {
 			err = errno;
 		} else if (flags & O_TRUNC) {
+			freeze_enter(fs);
 			pthread_mutex_lock(&n->mu);
 			err = truncate_upper(fs, n, h->fd, 0);
 			pthread_mutex_unlock(&n->mu);
+			freeze_leave(fs);
 		}
 	} else {
 		err = open_lower(fs, h);
@@ -332,6 +336,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	}
 	struct node *n = h->n;
 	int err = 0;
+	freeze_enter(fs);
 	pthread_mutex_lock(&n->mu);
 	if (n->part) {
 		/* O_APPEND writes land at the end, whatever off says */
@@ -343,13 +348,12 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 		err = fill_range(fs, n, at, size);
 	}
 	pthread_mutex_unlock(&n->mu);
-	if (err) {
+	ssize_t w = err ? -1 : pwrite(h->fd, buf, size, off);
+	if (!err && w < 0)
+		err = errno;
+	freeze_leave(fs);
+	if (err)
 		fuse_reply_err(req, err);
-		return;
-	}
-	ssize_t w = pwrite(h->fd, buf, size, off);
-	if (w < 0)
-		fuse_reply_err(req, errno);
 	else
 		fuse_reply_write(req, (size_t)w);
 }
@@ -364,12 +368,14 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 		return;
 	}
 	struct node *n = h->n;
+	freeze_enter(fs);
 	pthread_mutex_lock(&n->mu);
 	/* the range is about to change or be reserved: take its chunks up first */
 	int err = n->part ? fill_range(fs, n, (uint64_t)offset, (uint64_t)length) : 0;
 	if (!err && fallocate(h->fd, mode, offset, length) < 0)
 		err = errno;
 	pthread_mutex_unlock(&n->mu);
+	freeze_leave(fs);
 	fuse_reply_err(req, err);
 }
 

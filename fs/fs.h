@@ -15,6 +15,7 @@ struct shale_fs_config {
 	shale_id image;
 	const char *upper;    /* the upper directory; NULL mounts read-only */
 	const char *work;     /* scratch directory on the upper's filesystem */
+	const char *control;  /* unix socket to serve freeze requests on (writable mounts) */
 	bool allow_other;     /* let other users in (needs user_allow_other for non-root) */
 	const char *mount_opts; /* generic mount flags passed through (nosuid,nodev,...) */
 	bool debug;           /* libfuse's request log on stderr */
@@ -28,6 +29,17 @@ struct shale_fs_config {
 /* Make a fresh upper directory look like the image's root (owner, mode,
  * times, xattrs): the merged root shows the upper's attributes. */
 int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *upper);
+
+/* Seal an upper directory (shale's, or overlayfs's) written over `lower_image`
+ * (NULL: none) into a new layer. */
+int shale_fs_seal(shale_store *s, const char *upper, const shale_id *lower_image,
+		  shale_id *layer, shale_progress_fn progress, void *ctx);
+
+/* The changes of an upper against its image, as `docker diff` lists them:
+ * kind 'A' added, 'C' changed, 'D' deleted; paths absolute, sorted. */
+typedef int (*shale_change_fn)(void *ctx, char kind, const char *path);
+int shale_fs_diff(shale_store *s, const char *upper, const shale_id *lower_image,
+		  shale_change_fn fn, void *ctx);
 
 /* Mount at `mountpoint` and serve requests until unmounted or signalled.
  * Returns 0 after a clean unmount, -1 on error (message in shale_errmsg()). */

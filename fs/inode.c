@@ -247,6 +247,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err = copy_up(fs, n); /* metadata only: chmod of a huge file copies no data */
 	pthread_rwlock_unlock(&fs->tree_lock);
@@ -289,6 +290,7 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (r < 0)
 			err = errno;
 	}
+	freeze_leave(fs);
 	struct stat st;
 	if (!err)
 		err = node_stat(fs, n, &st);

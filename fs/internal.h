@@ -63,6 +63,10 @@ struct fs {
 	 * changes of the tree take it shared. Lookups and I/O never take it. */
 	pthread_rwlock_t tree_lock;
 	uint64_t tmp_seq;      /* names of temp files in the work directory */
+	/* control.c: a committer's freeze (modifications take it shared) */
+	int control_fd, control_stop[2];
+	pthread_t control_tid;
+	pthread_rwlock_t freeze_lock;
 	struct node *root;
 	/* node table: ino -> node; one short lock, never held across I/O */
 	pthread_mutex_t table_mu;
@@ -108,11 +112,24 @@ bool upper_opaque(int fd);
 char *upper_redirect(int fd);
 uint64_t upper_origin(int dirfd, const char *name);
 /* Load / store a file's partial copy-up state (trusted.shale.copyup). */
-int partial_load(struct fs *fs, int fd, struct partial **out);
+int partial_load(shale_store *s, int fd, struct partial **out);
 int partial_store(int fd, const struct partial *p);
 void partial_free(struct partial *p);
+/* A growable byte buffer. */
+struct bytes {
+	uint8_t *p;
+	size_t len, cap;
+};
+void bytes_put(struct bytes *b, const void *p, size_t n);
 /* Remove everything in an upper directory (its whiteouts, after rmdir). */
 int upper_clear_dir(int dirfd);
+
+/* ---- control.c ---- */
+int control_start(struct fs *fs, const char *path);
+void control_stop(struct fs *fs, const char *path);
+/* Around every operation that changes the upper. */
+void freeze_enter(struct fs *fs);
+void freeze_leave(struct fs *fs);
 
 /* ---- copy_up.c ---- */
 /* Give a node an upper presence: metadata only for files (data comes later,

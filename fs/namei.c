@@ -100,7 +100,7 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 	pthread_mutex_lock(&n->mu);
 	int err = 0;
 	if (n->ufd < 0) {
-		if (type == SHALE_REG && (err = partial_load(fs, fd, &n->part)) != 0) {
+		if (type == SHALE_REG && (err = partial_load(fs->s, fd, &n->part)) != 0) {
 			close(fd);
 		} else {
 			n->opaque = opaque;

@@ -148,7 +148,8 @@ static void ready(const struct shale_fs_config *cfg, const char *error)
 
 int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char *mountpoint)
 {
-	struct fs fs = {.s = s, .cfg = cfg, .ro = !cfg->upper, .upper_fd = -1, .work_fd = -1};
+	struct fs fs = {.s = s, .cfg = cfg, .ro = !cfg->upper, .upper_fd = -1, .work_fd = -1,
+			.control_fd = -1};
 	int ret = -1;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	fs.view = shale_view_open_image(s, &cfg->image);
@@ -160,7 +161,8 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	pthread_rwlock_init(&fs.tree_lock, NULL);
 	fs.root = node_find_or_add(&fs, SHALE_ROOT_INO, SHALE_ROOT_INO, SHALE_DIR, NULL, "", true);
 	umask(0); /* modes arrive masked by the caller's umask already */
-	if (cfg->upper && open_upper(&fs, cfg) < 0) {
+	if (cfg->upper && (open_upper(&fs, cfg) < 0 ||
+			   (cfg->control && control_start(&fs, cfg->control) < 0))) {
 		ready(cfg, shale_errmsg());
 		goto out;
 	}
@@ -209,6 +211,8 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 out:
+	if (cfg->control)
+		control_stop(&fs, cfg->control);
 	if (fs.se)
 		fuse_session_destroy(fs.se);
 	fuse_opt_free_args(&args);

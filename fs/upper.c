@@ -125,7 +125,19 @@ static void put64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-int partial_load(struct fs *fs, int fd, struct partial **out)
+void bytes_put(struct bytes *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = b->cap ? b->cap : 256;
+		while (b->cap < b->len + n)
+			b->cap *= 2;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+int partial_load(shale_store *s, int fd, struct partial **out)
 {
 	uint8_t buf[65536];
 	*out = NULL;
@@ -150,7 +162,7 @@ int partial_load(struct fs *fs, int fd, struct partial **out)
 	/* the lower chunk digests, as the layer stored them */
 	shale_entry e = {.type = SHALE_REG, .size = p->lower_size, .content = p->content,
 			 .flags = p->chunked ? SHALE_F_CHUNKED : 0};
-	if (shale_content_chunks(fs->s, &e, &p->ch) < 0) {
+	if (shale_content_chunks(s, &e, &p->ch) < 0) {
 		partial_free(p);
 		return EIO;
 	}

@@ -143,6 +143,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 		fuse_reply_err(req, EPERM);
 		return;
 	}
+	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err = copy_up(fs, n); /* metadata only: no data moves for an xattr */
 	pthread_rwlock_unlock(&fs->tree_lock);
@@ -154,6 +155,7 @@ static void change_xattr(fuse_req_t req, fuse_ino_t ino, const char *name, const
 				    : setxattr(path, name, value, size, flags));
 		err = r < 0 ? errno : 0;
 	}
+	freeze_leave(fs);
 	fuse_reply_err(req, err);
 }
 

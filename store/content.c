@@ -45,7 +45,7 @@ void shale_cw_free(shale_content_writer *cw)
 	objw_free(cw->w);
 	free(cw->buf);
 	free(cw->digests);
-	sb_free(&cw->lists);
+	sbuf_free(&cw->lists);
 	free(cw);
 }
 
@@ -196,10 +196,10 @@ int shale_cw_end(shale_content_writer *cw, shale_entry *e)
 	}
 	list_id(cw, &e->content);
 	e->flags |= SHALE_F_CHUNKED;
-	sb_put(&cw->lists, e->content.b, SHALE_ID_LEN);
-	sb_u64(&cw->lists, cw->size);
-	sb_u64(&cw->lists, cw->count);
-	sb_put(&cw->lists, cw->digests, cw->count * sizeof(shale_id));
+	sbuf_put(&cw->lists, e->content.b, SHALE_ID_LEN);
+	sbuf_u64(&cw->lists, cw->size);
+	sbuf_u64(&cw->lists, cw->count);
+	sbuf_put(&cw->lists, cw->digests, cw->count * sizeof(shale_id));
 	return 0;
 }
 

@@ -11,33 +11,33 @@
 
 void entry_encode(sbuf *b, const shale_entry *e)
 {
-	sb_u8(b, ENTRY_VERSION);
-	sb_u8(b, e->type);
-	sb_u8(b, e->flags);
-	sb_u8(b, 0);
-	sb_u32(b, e->mode);
-	sb_u32(b, e->uid);
-	sb_u32(b, e->gid);
-	sb_u32(b, e->nlink);
-	sb_u64(b, e->size);
-	sb_u64(b, e->rdev);
-	sb_u64(b, e->link_group);
-	sb_u64(b, (uint64_t)e->mtime.tv_sec);
-	sb_u32(b, (uint32_t)e->mtime.tv_nsec);
-	sb_u64(b, (uint64_t)e->ctime.tv_sec);
-	sb_u32(b, (uint32_t)e->ctime.tv_nsec);
+	sbuf_u8(b, ENTRY_VERSION);
+	sbuf_u8(b, e->type);
+	sbuf_u8(b, e->flags);
+	sbuf_u8(b, 0);
+	sbuf_u32(b, e->mode);
+	sbuf_u32(b, e->uid);
+	sbuf_u32(b, e->gid);
+	sbuf_u32(b, e->nlink);
+	sbuf_u64(b, e->size);
+	sbuf_u64(b, e->rdev);
+	sbuf_u64(b, e->link_group);
+	sbuf_u64(b, (uint64_t)e->mtime.tv_sec);
+	sbuf_u32(b, (uint32_t)e->mtime.tv_nsec);
+	sbuf_u64(b, (uint64_t)e->ctime.tv_sec);
+	sbuf_u32(b, (uint32_t)e->ctime.tv_nsec);
 	if (e->type == SHALE_REG && !(e->flags & SHALE_F_INLINE) && e->size > 0)
-		sb_put(b, e->content.b, SHALE_ID_LEN);
+		sbuf_put(b, e->content.b, SHALE_ID_LEN);
 	if (e->flags & SHALE_F_INLINE) {
-		sb_u32(b, e->data_len);
-		sb_put(b, e->data, e->data_len);
+		sbuf_u32(b, e->data_len);
+		sbuf_put(b, e->data, e->data_len);
 	}
 	if (e->type == SHALE_LNK) {
-		sb_u32(b, e->target_len);
-		sb_put(b, e->target, e->target_len);
+		sbuf_u32(b, e->target_len);
+		sbuf_put(b, e->target, e->target_len);
 	}
-	sb_u32(b, e->xattrs_len);
-	sb_put(b, e->xattrs, e->xattrs_len);
+	sbuf_u32(b, e->xattrs_len);
+	sbuf_put(b, e->xattrs, e->xattrs_len);
 }
 
 int entry_decode(const void *buf, size_t len, shale_entry *e)

@@ -17,31 +17,37 @@ void shale_human_size(uint64_t bytes, char *out, size_t len)
 	snprintf(out, len, "%.3g%s", v, units[i]);
 }
 
+void shale_human_duration(int64_t d, char *out, size_t len)
+{
+	if (d < 1)
+		snprintf(out, len, "Less than a second");
+	else if (d < 60)
+		snprintf(out, len, "%lld seconds", (long long)d);
+	else if (d < 120)
+		snprintf(out, len, "About a minute");
+	else if (d < 3600)
+		snprintf(out, len, "%lld minutes", (long long)(d / 60));
+	else if (d < 7200)
+		snprintf(out, len, "About an hour");
+	else if (d < 48 * 3600)
+		snprintf(out, len, "%lld hours", (long long)(d / 3600));
+	else if (d < 14 * 86400)
+		snprintf(out, len, "%lld days", (long long)(d / 86400));
+	else if (d < 60 * 86400)
+		snprintf(out, len, "%lld weeks", (long long)(d / (7 * 86400)));
+	else if (d < 2 * 365 * 86400)
+		snprintf(out, len, "%lld months", (long long)(d / (30 * 86400)));
+	else
+		snprintf(out, len, "%lld years", (long long)(d / (365 * 86400)));
+}
+
 void shale_human_age(int64_t then, char *out, size_t len)
 {
-	int64_t d = (int64_t)time(NULL) - then;
 	if (then <= 0) {
 		snprintf(out, len, "N/A");
 		return;
 	}
-	if (d < 1)
-		snprintf(out, len, "Less than a second ago");
-	else if (d < 60)
-		snprintf(out, len, "%lld seconds ago", (long long)d);
-	else if (d < 120)
-		snprintf(out, len, "About a minute ago");
-	else if (d < 3600)
-		snprintf(out, len, "%lld minutes ago", (long long)(d / 60));
-	else if (d < 7200)
-		snprintf(out, len, "About an hour ago");
-	else if (d < 48 * 3600)
-		snprintf(out, len, "%lld hours ago", (long long)(d / 3600));
-	else if (d < 14 * 86400)
-		snprintf(out, len, "%lld days ago", (long long)(d / 86400));
-	else if (d < 60 * 86400)
-		snprintf(out, len, "%lld weeks ago", (long long)(d / (7 * 86400)));
-	else if (d < 2 * 365 * 86400)
-		snprintf(out, len, "%lld months ago", (long long)(d / (30 * 86400)));
-	else
-		snprintf(out, len, "%lld years ago", (long long)(d / (365 * 86400)));
+	char d[48];
+	shale_human_duration((int64_t)time(NULL) - then, d, sizeof d);
+	snprintf(out, len, "%s ago", d);
 }

@@ -109,10 +109,10 @@ static void encode_xattrs(struct archive_entry *ae, sbuf *out, bool overlay)
 			continue;
 		if (nl > 255 || v[j].size > 65536)
 			continue; /* beyond what Linux allows anyway */
-		sb_u16(out, (uint16_t)nl);
-		sb_put(out, v[j].name, nl);
-		sb_u32(out, (uint32_t)v[j].size);
-		sb_put(out, v[j].value, v[j].size);
+		sbuf_u16(out, (uint16_t)nl);
+		sbuf_put(out, v[j].name, nl);
+		sbuf_u32(out, (uint32_t)v[j].size);
+		sbuf_put(out, v[j].value, v[j].size);
 	}
 	free(v);
 }
@@ -370,6 +370,6 @@ out:
 	if (im.a)
 		archive_read_free(im.a);
 	inomap_free(&im.links);
-	sb_free(&im.xattrs);
+	sbuf_free(&im.xattrs);
 	return ret;
 }

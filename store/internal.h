@@ -67,14 +67,14 @@ typedef struct sbuf {
 	uint8_t *p;
 	size_t len, cap;
 } sbuf;
-void sb_reserve(sbuf *b, size_t extra);
-void sb_put(sbuf *b, const void *p, size_t n);
-void sb_u8(sbuf *b, uint8_t v);
-void sb_u16(sbuf *b, uint16_t v);
-void sb_u32(sbuf *b, uint32_t v);
-void sb_u64(sbuf *b, uint64_t v);
-void sb_be64(sbuf *b, uint64_t v);
-void sb_free(sbuf *b);
+void sbuf_reserve(sbuf *b, size_t extra);
+void sbuf_put(sbuf *b, const void *p, size_t n);
+void sbuf_u8(sbuf *b, uint8_t v);
+void sbuf_u16(sbuf *b, uint16_t v);
+void sbuf_u32(sbuf *b, uint32_t v);
+void sbuf_u64(sbuf *b, uint64_t v);
+void sbuf_be64(sbuf *b, uint64_t v);
+void sbuf_free(sbuf *b);
 
 /* Bounds-checked reader. */
 typedef struct rbuf {
@@ -130,11 +130,6 @@ int cw_store_pending(shale_content_writer *cw, MDB_txn *txn);
 
 /* ---- helpers ---- */
 int mkdir_p(const char *path, mode_t mode);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t m);
-void *xrealloc(void *p, size_t n);
-char *xstrdup(const char *s);
 bool pid_alive(pid_t pid);
 
 /* Walk a stored layer tree (by any 16-byte key prefix: a layer or a staging id). */

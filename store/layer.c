@@ -55,7 +55,7 @@ static int put_entry(shale_layer_builder *lb, const char *path, const shale_entr
 	entry_encode(&b, e);
 	MDB_val k = {kl, key}, v = {b.len, b.p};
 	int rc = mdb_put(lb->txn, lb->s->dbi[DB_ENTRIES], &k, &v, 0);
-	sb_free(&b);
+	sbuf_free(&b);
 	return rc ? mdb_fail(rc, "stage entry") : 0;
 }
 
@@ -523,13 +523,13 @@ int shale_lb_finish(shale_layer_builder *lb, shale_id *layer_id)
 		if (!c.wtxn && wtxn_begin(s, &c.wtxn) < 0)
 			goto out;
 		sbuf rec = {0};
-		sb_u32(&rec, 1);
-		sb_u64(&rec, entries);
-		sb_u64(&rec, size);
-		sb_u64(&rec, (uint64_t)time(NULL));
+		sbuf_u32(&rec, 1);
+		sbuf_u64(&rec, entries);
+		sbuf_u64(&rec, size);
+		sbuf_u64(&rec, (uint64_t)time(NULL));
 		MDB_val rv = {rec.len, rec.p};
 		int rc = mdb_put(c.wtxn, s->dbi[DB_LAYERS], &k, &rv, 0);
-		sb_free(&rec);
+		sbuf_free(&rec);
 		if (rc) {
 			mdb_fail(rc, "store layer");
 			goto out;
@@ -552,7 +552,7 @@ out:
 	if (c.h)
 		hash_free(c.h);
 	free(c.map);
-	sb_free(&c.enc);
+	sbuf_free(&c.enc);
 	return ret;
 }
 

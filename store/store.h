@@ -10,6 +10,7 @@
 #ifndef SHALE_STORE_H
 #define SHALE_STORE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -25,6 +26,15 @@ int shale_errcode(void);
 int shale_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefix the current error message with context ("importing x: ..."). */
 int shale_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- allocation that never fails: out of memory aborts with a message ---- */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
 
 /* ---- ids ---------------------------------------------------------------- */
 #define SHALE_ID_LEN 16
@@ -344,5 +354,6 @@ int shale_table_foreach(shale_store *s, enum shale_table t, shale_table_fn fn, v
 /* Docker's human sizes ("72.8MB") and ages ("2 hours ago"). */
 void shale_human_size(uint64_t bytes, char *out, size_t len);
 void shale_human_age(int64_t then, char *out, size_t len);
+void shale_human_duration(int64_t seconds, char *out, size_t len); /* "3 minutes" */
 
 #endif

@@ -48,13 +48,27 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+char *xstrndup(const char *s, size_t n)
+{
+	char *d = xmalloc(n + 1);
+	memcpy(d, s, n);
+	d[n] = 0;
+	return d;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	char *p;
+	if (vasprintf(&p, fmt, ap) < 0)
+		oom();
+	return p;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;
-	char *p;
 	va_start(ap, fmt);
-	if (vasprintf(&p, fmt, ap) < 0)
-		oom();
+	char *p = xvasprintf(fmt, ap);
 	va_end(ap);
 	return p;
 }
@@ -85,7 +99,7 @@ bool pid_alive(pid_t pid)
 }
 
 /* ---- byte buffers ---- */
-void sb_reserve(sbuf *b, size_t extra)
+void sbuf_reserve(sbuf *b, size_t extra)
 {
 	if (b->len + extra <= b->cap)
 		return;
@@ -96,49 +110,49 @@ void sb_reserve(sbuf *b, size_t extra)
 	b->cap = cap;
 }
 
-void sb_put(sbuf *b, const void *p, size_t n)
+void sbuf_put(sbuf *b, const void *p, size_t n)
 {
-	sb_reserve(b, n);
+	sbuf_reserve(b, n);
 	if (n)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;
 }
 
-void sb_u8(sbuf *b, uint8_t v)
+void sbuf_u8(sbuf *b, uint8_t v)
 {
-	sb_put(b, &v, 1);
+	sbuf_put(b, &v, 1);
 }
 
-void sb_u16(sbuf *b, uint16_t v)
+void sbuf_u16(sbuf *b, uint16_t v)
 {
 	uint8_t x[2] = {v & 0xff, v >> 8};
-	sb_put(b, x, 2);
+	sbuf_put(b, x, 2);
 }
 
-void sb_u32(sbuf *b, uint32_t v)
+void sbuf_u32(sbuf *b, uint32_t v)
 {
 	uint8_t x[4];
 	for (int i = 0; i < 4; i++)
 		x[i] = (uint8_t)(v >> (8 * i));
-	sb_put(b, x, 4);
+	sbuf_put(b, x, 4);
 }
 
-void sb_u64(sbuf *b, uint64_t v)
+void sbuf_u64(sbuf *b, uint64_t v)
 {
 	uint8_t x[8];
 	for (int i = 0; i < 8; i++)
 		x[i] = (uint8_t)(v >> (8 * i));
-	sb_put(b, x, 8);
+	sbuf_put(b, x, 8);
 }
 
-void sb_be64(sbuf *b, uint64_t v)
+void sbuf_be64(sbuf *b, uint64_t v)
 {
 	uint8_t x[8];
 	be64_put(x, v);
-	sb_put(b, x, 8);
+	sbuf_put(b, x, 8);
 }
 
-void sb_free(sbuf *b)
+void sbuf_free(sbuf *b)
 {
 	free(b->p);
 	b->p = NULL;

@@ -196,17 +196,17 @@ static int put_vrec(struct builder *b, uint64_t ino, uint32_t layer, uint32_t nl
 {
 	sbuf *r = &b->rec;
 	r->len = 0;
-	sb_u32(r, VREC_VERSION);
-	sb_u32(r, layer);
-	sb_u32(r, nlink);
-	sb_u64(r, blocks);
-	sb_u64(r, parent);
-	sb_u16(r, (uint16_t)nl);
-	sb_put(r, name, nl);
-	sb_u32(r, nextra);
-	sb_put(r, extra, extra_len);
-	sb_u32(r, (uint32_t)raw_len);
-	sb_put(r, raw, raw_len);
+	sbuf_u32(r, VREC_VERSION);
+	sbuf_u32(r, layer);
+	sbuf_u32(r, nlink);
+	sbuf_u64(r, blocks);
+	sbuf_u64(r, parent);
+	sbuf_u16(r, (uint16_t)nl);
+	sbuf_put(r, name, nl);
+	sbuf_u32(r, nextra);
+	sbuf_put(r, extra, extra_len);
+	sbuf_u32(r, (uint32_t)raw_len);
+	sbuf_put(r, raw, raw_len);
 	uint8_t key[SHALE_ID_LEN + 8];
 	return b_put(b, DB_VINODES, key, ino_key(b->v, ino, key), r->p, r->len);
 }
@@ -350,9 +350,9 @@ static int merge_children(struct builder *b, size_t plen, uint64_t dir_ino, cons
 			if (li) { /* another name of a hardlinked file */
 				cino = li->ino;
 				li->count++;
-				sb_u64(&li->extra, dir_ino);
-				sb_u16(&li->extra, (uint16_t)cnl);
-				sb_put(&li->extra, cname, cnl);
+				sbuf_u64(&li->extra, dir_ino);
+				sbuf_u16(&li->extra, (uint16_t)cnl);
+				sbuf_put(&li->extra, cname, cnl);
 				li->nextra++;
 			} else {
 				cino = b->next_ino++;
@@ -512,10 +512,10 @@ out:
 	for (size_t i = 0; i < b.nlinks; i++) {
 		free(b.links[i].name);
 		free(b.links[i].raw);
-		sb_free(&b.links[i].extra);
+		sbuf_free(&b.links[i].extra);
 	}
 	free(b.links);
-	sb_free(&b.rec);
+	sbuf_free(&b.rec);
 	free(rootraw);
 	free(src);
 	return ret;

@@ -82,5 +82,10 @@ int cmd_mount(struct cli *c, int argc, char **argv);
 int cmd_umount(struct cli *c, int argc, char **argv);
 int cmd_mounts(struct cli *c, int argc, char **argv);
 int cmd_seal(struct cli *c, int argc, char **argv);
+int cmd_commit(struct cli *c, int argc, char **argv);
+int cmd_diff(struct cli *c, int argc, char **argv);
+int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_ps(struct cli *c, int argc, char **argv);
+int cmd_rm(struct cli *c, int argc, char **argv);
 
 #endif

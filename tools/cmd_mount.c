@@ -131,17 +131,6 @@ static const char mount_help[] =
 	"  -f, --foreground     Serve in the foreground (until unmounted or interrupted)\n"
 	"  -d, --debug          Log every FUSE request on stderr (implies --foreground)\n";
 
-struct mount_req {
-	char image_ref[512];
-	shale_id image;
-	json_t *container; /* NULL for read-only mounts */
-	char mountpoint[PATH_MAX];
-	bool ro, allow_other, debug, foreground;
-	char kopts[512]; /* generic mount flags passed through */
-	int ready_fd;
-	shale_store *s;
-	char *root;
-};
 
 static int parse_mount_opts(struct mount_req *m, char *list, struct cli *c)
 {
@@ -194,6 +183,8 @@ static void on_ready(void *arg, const char *error)
 		json_object_set(rec, "container",
 				json_object_get(m->container, "id") ?: json_null());
 		json_object_set(rec, "name", json_object_get(m->container, "name") ?: json_null());
+		if (m->control[0])
+			json_object_set_new(rec, "control", json_string(m->control));
 		if (shale_table_put(m->s, SHALE_T_MOUNTS, m->mountpoint, rec) < 0)
 			error = shale_errmsg();
 		json_decref(rec);
@@ -234,6 +225,7 @@ static int serve(struct mount_req *m)
 		.image = m->image,
 		.upper = m->ro ? NULL : container_str(m->container, "upper"),
 		.work = m->ro ? NULL : container_str(m->container, "work"),
+		.control = m->control[0] ? m->control : NULL,
 		.allow_other = m->allow_other,
 		.debug = m->debug,
 		.mount_opts = m->kopts,
@@ -248,6 +240,58 @@ static int serve(struct mount_req *m)
 	json_decref(rec);
 	shale_close(m->s);
 	return r < 0 ? EXIT_ERR : EXIT_OK;
+}
+
+int mount_start(struct cli *c, struct mount_req *m)
+{
+	shale_store *s = cli_store(c);
+	if (!s)
+		return EXIT_ERR;
+	if (m->container)
+		snprintf(m->control, sizeof m->control, "%s/tmp/ctl-%.24s.sock", shale_root(s),
+			 container_str(m->container, "id"));
+	/* LMDB environments do not survive fork: the daemon opens its own */
+	shale_close(c->s);
+	c->s = NULL; /* cli_store() opens it again for the caller */
+	m->root = c->root;
+	fflush(NULL);
+	if (m->foreground)
+		return serve(m);
+
+	int pfd[2];
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return cli_error("mount: pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0)
+		return cli_error("mount: fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		signal(SIGPIPE, SIG_IGN);
+		m->ready_fd = pfd[1];
+		_exit(serve(m));
+	}
+	close(pfd[1]);
+	char msg[1200];
+	size_t got = 0;
+	ssize_t n;
+	while (got < sizeof msg - 1 && (n = read(pfd[0], msg + got, sizeof msg - 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pfd[0]);
+	msg[got] = 0;
+	if (got && msg[got - 1] == '\n')
+		msg[got - 1] = 0;
+	if (!strcmp(msg, "ok"))
+		return EXIT_OK;
+	waitpid(pid, NULL, 0);
+	if (!got)
+		return cli_error("mount: the mount daemon exited before the mount was ready");
+	return cli_error("mount: %s", msg);
 }
 
 static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *mr);
@@ -335,48 +379,7 @@ static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 		    !(m->container = container_create(s, &m->image, m->image_ref, name, upper)))
 			return cli_fail();
 	}
-	/* LMDB environments do not survive fork: the daemon opens its own */
-	shale_close(c->s);
-	c->s = NULL;
-	m->root = c->root;
-	fflush(NULL);
-	if (m->foreground)
-		return serve(m);
-
-	int pfd[2];
-	if (pipe2(pfd, O_CLOEXEC) < 0)
-		return cli_error("mount: pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0)
-		return cli_error("mount: fork: %s", strerror(errno));
-	if (pid == 0) {
-		close(pfd[0]);
-		setsid();
-		signal(SIGPIPE, SIG_IGN);
-		m->ready_fd = pfd[1];
-		_exit(serve(m));
-	}
-	close(pfd[1]);
-	char msg[1200];
-	size_t got = 0;
-	ssize_t n;
-	while (got < sizeof msg - 1 && (n = read(pfd[0], msg + got, sizeof msg - 1 - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		got += (size_t)n;
-	}
-	close(pfd[0]);
-	msg[got] = 0;
-	if (got && msg[got - 1] == '\n')
-		msg[got - 1] = 0;
-	if (!strcmp(msg, "ok"))
-		return EXIT_OK;
-	waitpid(pid, NULL, 0);
-	if (!got)
-		return cli_error("mount: the mount daemon exited before the mount was ready");
-	return cli_error("mount: %s", msg);
+	return mount_start(c, m);
 }
 
 
@@ -415,7 +418,7 @@ static const char umount_help[] =
 	"Options:\n"
 	"  -l, --lazy   Detach now, clean up when the mount is no longer busy\n";
 
-static int umount_one(struct cli *c, const char *arg, bool lazy)
+int mount_stop(struct cli *c, const char *arg, bool lazy)
 {
 	char path[PATH_MAX], fstype[64] = "";
 	if (abs_mountpoint(arg, path) < 0)
@@ -484,7 +487,7 @@ int cmd_umount(struct cli *c, int argc, char **argv)
 		return cli_usage_error("umount", "\"shale umount\" requires at least 1 argument.");
 	int ret = EXIT_OK;
 	for (int i = optind; i < argc; i++)
-		if (umount_one(c, argv[i], lazy) != EXIT_OK)
+		if (mount_stop(c, argv[i], lazy) != EXIT_OK)
 			ret = EXIT_ERR;
 	return ret;
 }

@@ -26,6 +26,11 @@ static const struct verb verbs[] = {
 	{"mount", cmd_mount, "Mount an image as a directory"},
 	{"umount", cmd_umount, "Unmount an image"},
 	{"mounts", cmd_mounts, "List active mounts"},
+	{"run", cmd_run, "Create and run a new container from an image"},
+	{"ps", cmd_ps, "List containers"},
+	{"rm", cmd_rm, "Remove one or more containers"},
+	{"diff", cmd_diff, "Inspect changes to files or directories on a container's filesystem"},
+	{"commit", cmd_commit, "Create a new image from a container's changes"},
 	{"seal", cmd_seal, "Seal an overlayfs upper directory into a new image"},
 };
 

@@ -5,54 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void *oom(void)
-{
-	fputs("shale: out of memory\n", stderr);
-	abort();
-}
-
-void *xmalloc(size_t n)
-{
-	void *p = malloc(n ? n : 1);
-	return p ? p : oom();
-}
-
-void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size ? size : 1);
-	return p ? p : oom();
-}
-
-void *xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	return p ? p : oom();
-}
-
-char *xstrndup(const char *s, size_t n)
-{
-	char *d = xmalloc(n + 1);
-	memcpy(d, s, n);
-	d[n] = 0;
-	return d;
-}
-
-char *xvasprintf(const char *fmt, va_list ap)
-{
-	char *s;
-	if (vasprintf(&s, fmt, ap) < 0)
-		return oom();
-	return s;
-}
-
-char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	char *s = xvasprintf(fmt, ap);
-	va_end(ap);
-	return s;
-}
+/* Allocation (xmalloc and friends) comes from the store library. */
 
 /* ---- arena ---- */
 

@@ -10,12 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void *xmalloc(size_t n);
-void *xcalloc(size_t n, size_t size);
-void *xrealloc(void *p, size_t n);
-char *xstrndup(const char *s, size_t n);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *xvasprintf(const char *fmt, va_list ap);
+#include "store.h" /* xmalloc and friends */
+
 
 /* Everything allocated from an arena is freed at once. Allocations are zeroed. */
 struct df_arena;
