@@ -20,6 +20,17 @@ static const char load_help[] =
 	"  -i, --input string   Read from a tar archive file, instead of STDIN\n"
 	"  -q, --quiet          Suppress the load output\n";
 
+/* Progress of unpacking an archive, on a terminal. */
+static void unpack_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	char b[32];
+	shale_human_size(done, b, sizeof b);
+	if (total)
+		progress_update(ctx, "%s (%d%%)", b, (int)(100.0 * (double)done / (double)total));
+	else
+		progress_update(ctx, "%s", b);
+}
+
 int cmd_load(struct cli *c, int argc, char **argv)
 {
 	static const struct option lo[] = {{"input", required_argument, 0, 'i'},
@@ -46,7 +57,12 @@ int cmd_load(struct cli *c, int argc, char **argv)
 	if (!s)
 		return EXIT_ERR;
 	struct oci_source src;
-	if (source_open(s, from, &src, NULL, NULL) < 0)
+	struct progress pr;
+	progress_init(&pr, "Reading");
+	pr.tty &= !quiet;
+	int opened = source_open(s, from, &src, unpack_progress, &pr);
+	progress_done(&pr);
+	if (opened < 0)
 		return cli_fail();
 	struct load_plan plan = {0};
 	int r;

@@ -312,15 +312,15 @@ static int push(struct push *p, const shale_id *image_id, const char *tag)
 	struct blob_info *blobs = NULL;
 	struct oci_docs docs = {0};
 	int ret = -1;
-	bars_init(&p->bars, 0, p->quiet, true);
-	if (!img || shale_image_layers(img, &layers, &n) < 0)
-		goto out;
+	if (!img || shale_image_layers(img, &layers, &n) < 0) {
+		json_decref(img);
+		return -1;
+	}
 	if (!p->quiet) {
 		printf("The push refers to repository [%s]\n", p->repo);
 		fflush(stdout);
 	}
 	blobs = calloc(n ? n : 1, sizeof *blobs);
-	bars_free(&p->bars);
 	bars_init(&p->bars, n, p->quiet, true);
 	/* Docker's order on screen: the top layer first. */
 	for (size_t i = 0; i < n; i++) {
