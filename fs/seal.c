@@ -112,8 +112,7 @@ static void entry_from_stat(const struct stat *st, shale_entry *e)
 	e->ctime = st->st_ctim;
 	if (e->type == SHALE_CHR || e->type == SHALE_BLK)
 		e->rdev = st->st_rdev;
-	if (e->type == SHALE_DIR)
-		e->size = (uint64_t)st->st_size;
+	/* no directory size: it belongs to the filesystem, and no tar carries it */
 }
 
 static void report(struct sealer *z)

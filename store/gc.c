@@ -184,6 +184,7 @@ static int root_tag(void *ctx, const char *ref, const shale_id *id)
 struct img_list {
 	shale_id *ids;
 	char **parents; /* hex or NULL */
+	bool *pulled;   /* has a registry digest: not dangling without a tag */
 	size_t n, cap;
 };
 
@@ -194,7 +195,9 @@ static int list_image(void *ctx, const shale_id *id, json_t *img)
 		l->cap = l->cap ? 2 * l->cap : 32;
 		l->ids = xrealloc(l->ids, l->cap * sizeof *l->ids);
 		l->parents = xrealloc(l->parents, l->cap * sizeof *l->parents);
+		l->pulled = xrealloc(l->pulled, l->cap * sizeof *l->pulled);
 	}
+	l->pulled[l->n] = json_is_string(json_object_get(img, "digest"));
 	const char *p = json_string_value(json_object_get(img, "parent"));
 	l->ids[l->n] = *id;
 	l->parents[l->n] = p ? xstrdup(p) : NULL;
@@ -415,6 +418,7 @@ out:
 		free(imgs.parents[i]);
 	free(imgs.ids);
 	free(imgs.parents);
+	free(imgs.pulled);
 	idset_free(&live_layers);
 	idset_free(&objs);
 	idset_free(&lists);
@@ -481,7 +485,7 @@ int shale_prune(shale_store *s, bool all_unused, shale_prune_stats *st)
 		goto out;
 	for (size_t i = 0; i < imgs.n; i++)
 		if (idset_has(&r.pinned, &imgs.ids[i]) ||
-		    (!all_unused && idset_has(&r.tagged, &imgs.ids[i])))
+		    (!all_unused && (idset_has(&r.tagged, &imgs.ids[i]) || imgs.pulled[i])))
 			idset_add(&keep, &imgs.ids[i]);
 	for (bool grew = !all_unused; grew;) {
 		grew = false;
@@ -527,6 +531,7 @@ out:
 		free(imgs.parents[i]);
 	free(imgs.ids);
 	free(imgs.parents);
+	free(imgs.pulled);
 	idset_free(&r.pinned);
 	idset_free(&r.tagged);
 	idset_free(&keep);

@@ -119,6 +119,14 @@ int shale_image_layers(json_t *image, shale_id **layers, size_t *count)
 
 int shale_image_put(shale_store *s, json_t *image, shale_id *id)
 {
+	return shale_image_put_tag(s, image, NULL, id);
+}
+
+int shale_image_put_tag(shale_store *s, json_t *image, const char *ref, shale_id *id)
+{
+	char norm[512];
+	if (ref && shale_ref_normalize(ref, norm, sizeof norm) < 0)
+		return -1;
 	char *js = json_dumps(image, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!js)
 		return shale_err(EINVAL, "cannot encode image");
@@ -130,7 +138,7 @@ int shale_image_put(shale_store *s, json_t *image, shale_id *id)
 	}
 	hash_buf(s, js, strlen(js), id);
 	MDB_txn *txn;
-	int ret = -1;
+	int ret = -1, rc;
 	if (wtxn_begin(s, &txn) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) { /* an image never refers to a missing layer */
@@ -144,7 +152,11 @@ int shale_image_put(shale_store *s, json_t *image, shale_id *id)
 		}
 	}
 	MDB_val k = {SHALE_ID_LEN, id->b}, v = {strlen(js), js};
-	int rc = mdb_put(txn, s->dbi[DB_IMAGES], &k, &v, 0);
+	rc = mdb_put(txn, s->dbi[DB_IMAGES], &k, &v, 0);
+	if (!rc && ref) { /* image and tag in one transaction: both or neither */
+		MDB_val tk = {strlen(norm), norm}, tv = {SHALE_ID_LEN, id->b};
+		rc = mdb_put(txn, s->dbi[DB_TAGS], &tk, &tv, 0);
+	}
 	if (rc) {
 		mdb_txn_abort(txn);
 		mdb_fail(rc, "store image");

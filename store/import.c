@@ -258,8 +258,6 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 	}
 	if (e.type == SHALE_CHR || e.type == SHALE_BLK)
 		e.rdev = makedev(archive_entry_rdevmajor(ae), archive_entry_rdevminor(ae));
-	if (e.type == SHALE_DIR && archive_entry_size_is_set(ae) && archive_entry_size(ae) > 0)
-		e.size = (uint64_t)archive_entry_size(ae); /* as the source filesystem shows it */
 	if (e.type == SHALE_LNK) {
 		const char *t = archive_entry_symlink(ae);
 		if (!t || !*t)

@@ -229,6 +229,8 @@ int shale_import_layer_ex(shale_store *s, const char *source, unsigned flags, sh
  *    "parent": id, "os": "linux", "architecture": ...}
  * An image id is the keyed digest of that canonical JSON. */
 int shale_image_put(shale_store *s, json_t *image, shale_id *id);
+/* Store an image and tag it NAME[:TAG] in one transaction (ref NULL: no tag). */
+int shale_image_put_tag(shale_store *s, json_t *image, const char *ref, shale_id *id);
 /* Returns a new reference (json_decref it). */
 json_t *shale_image_get(shale_store *s, const shale_id *id);
 /* Resolve NAME[:TAG], a full image id or a unique prefix (>= 4 hex digits). */

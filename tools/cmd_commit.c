@@ -184,7 +184,7 @@ int cmd_commit(struct cli *c, int argc, char **argv)
 	const char *cmd = container_str(ctr, "command");
 	if (!(img = new_image(s, &parent, &layer, cmd ? cmd : "shale commit", msg, author, changes,
 			      nchanges)) ||
-	    shale_image_put(s, img, &image) < 0 || (ref && shale_tag_set(s, norm, &image) < 0))
+	    shale_image_put_tag(s, img, ref ? norm : NULL, &image) < 0)
 		goto fail;
 	char hex[SHALE_ID_HEX];
 	shale_id_hex(&image, hex);
@@ -269,7 +269,7 @@ int cmd_seal(struct cli *c, int argc, char **argv)
 	if (r == 0 && asprintf(&by, "shale seal %s", upper) < 0)
 		by = NULL;
 	if (r < 0 || !(img = new_image(s, scratch ? NULL : &parent, &layer, by, msg, NULL, changes, nchanges)) ||
-	    shale_image_put(s, img, &image) < 0 || shale_tag_set(s, norm, &image) < 0) {
+	    shale_image_put_tag(s, img, norm, &image) < 0) {
 		free(by);
 		ret = cli_fail();
 		goto out;

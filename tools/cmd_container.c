@@ -284,7 +284,7 @@ struct ps_ctx {
 static int ps_one(void *ctx, const char *id, json_t *c)
 {
 	struct ps_ctx *p = ctx;
-	char status[128], created[64], at[PATH_MAX] = "";
+	char status[PATH_MAX + 64], created[64], at[PATH_MAX] = "";
 	const char *state = container_str(c, "state");
 	pid_t run = (pid_t)json_integer_value(json_object_get(c, "run_pid"));
 	bool running = run && pid_running(run);

@@ -59,7 +59,8 @@ static int load_images(shale_store *s, struct img_all *a)
 			if (!shale_id_cmp(&a->v[j].id, &pid))
 				a->v[j].is_parent = true;
 	}
-	qsort(a->v, a->n, sizeof *a->v, by_created);
+	if (a->n)
+		qsort(a->v, a->n, sizeof *a->v, by_created);
 	return 0;
 }
 
@@ -133,7 +134,8 @@ int cmd_images(struct cli *c, int argc, char **argv)
 			 json_string_value(json_object_get(im->j, "created")) ?: "");
 		const char *digest = json_string_value(json_object_get(im->j, "digest")) ?: "<none>";
 		size_t ntags = tagmap_count(&tags, &im->id);
-		for (size_t k = 0; k < tags.n || (ntags == 0 && k == 0); k++) {
+		/* a row per tag, or one <none> row for an untagged image */
+		for (size_t k = 0; ntags ? k < tags.n : k == 0; k++) {
 			char repo[512] = "<none>", tag[256] = "<none>";
 			if (ntags) {
 				if (shale_id_cmp(&tags.ids[k], &im->id))
@@ -339,9 +341,19 @@ static json_t *inspect_image(shale_store *s, const shale_id *id, struct tagmap *
 		json_string_value(json_object_get(img, "os")) ?: "", "Size",
 		(json_int_t)image_size(s, img), "RootFS", "Type", "layers", "Layers",
 		json_object_get(img, "layers"), "History", hist ?: json_array());
-	json_t *digest = json_object_get(img, "digest");
-	if (digest)
-		json_object_set(out, "RepoDigests", json_pack("[O]", digest));
+	/* Docker's form: name@digest, for each repository the image is tagged in */
+	const char *digest = json_string_value(json_object_get(img, "digest"));
+	json_t *rd = json_array();
+	for (size_t i = 0; digest && i < tags->n; i++) {
+		char name[512], tag[256], *ent;
+		if (shale_id_cmp(&tags->ids[i], id) ||
+		    shale_ref_split(tags->refs[i], name, sizeof name, tag, sizeof tag) < 0 ||
+		    asprintf(&ent, "%s@%s", name, digest) < 0)
+			continue;
+		json_array_append_new(rd, json_string(ent));
+		free(ent);
+	}
+	json_object_set_new(out, "RepoDigests", rd);
 	json_decref(img);
 	return out;
 }

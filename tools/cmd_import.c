@@ -80,9 +80,9 @@ int cmd_import(struct cli *c, int argc, char **argv)
 	shale_image_add_layer(img, &layer, created_by, comment);
 	free(comment);
 	free(created_by);
-	r = shale_image_put(s, img, &image);
+	r = shale_image_put_tag(s, img, norm, &image);
 	json_decref(img);
-	if (r < 0 || shale_tag_set(s, norm, &image) < 0)
+	if (r < 0)
 		return cli_fail();
 	char hex[SHALE_ID_HEX];
 	shale_id_hex(&image, hex);

@@ -60,7 +60,7 @@ grep -q '"GET /v2/test/big/blobs/sha256:[0-9a-f]* HTTP/1.1" 206' "$REG_LOG" || f
 step "a pull killed with SIGKILL mid-download resumes too"
 start_proxy slow "$REG_PORT" --rate 3000000
 export SHALE_ROOT=$T/store3
-shale pull --insecure -q "$PROXY/test/big:1" >/dev/null 2>&1 &
+"$SHALE" pull --insecure -q "$PROXY/test/big:1" >/dev/null 2>&1 &  # the binary, so SIGKILL reaches it
 pid=$!
 for i in $(seq 100); do
 	[ -n "$(find "$SHALE_ROOT/tmp/blobs" -name '*.partial' -size +2000k 2>/dev/null || true)" ] && break
@@ -93,7 +93,7 @@ SHALE_ROOT=$T/store4 shale ls -R --format json "$PROXY/test/big:1" | cmp - "$T/b
 step "a push killed with SIGKILL: the store is intact and the rerun finishes"
 start_registry reg3
 start_proxy slowup "$REG_PORT" --rate 3000000
-shale push --insecure -q test/big:1 "$PROXY/test/big:1" >/dev/null 2>&1 &
+"$SHALE" push --insecure -q test/big:1 "$PROXY/test/big:1" >/dev/null 2>&1 &  # the binary, so SIGKILL reaches it
 pid=$!
 for i in $(seq 100); do
 	[ "$(proxy_up slowup)" -gt 10000000 ] && break
