@@ -446,7 +446,8 @@ static int seal_dir(struct sealer *z, int dfd, const char *path, uint64_t moved_
 		names.v[names.n++] = strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names.v, names.n, sizeof *names.v, cmp_str);
+	if (names.n) /* qsort wants a real array */
+		qsort(names.v, names.n, sizeof *names.v, cmp_str);
 	int r = 0;
 	bool opaque_marker = false;
 	for (size_t i = 0; r == 0 && i < names.n; i++) {
@@ -716,12 +717,13 @@ int shale_fs_diff(shale_store *s, const char *upper, const shale_id *lower_image
 		r = diff_dir(&d, dfd, "", d.view ? SHALE_ROOT_INO : 0, !d.view, 0);
 	if (dfd >= 0)
 		close(dfd);
-	qsort(d.v, d.n, sizeof *d.v, by_path);
-	for (size_t i = 0; i < d.n; i++) {
+	if (d.n)
+		qsort(d.v, d.n, sizeof *d.v, by_path);
+	for (size_t i = 0; i < d.n; i++) /* each path once */
 		if (r == 0 && (i == 0 || strcmp(d.v[i].path, d.v[i - 1].path)))
 			r = fn(ctx, d.v[i].kind, d.v[i].path);
+	for (size_t i = 0; i < d.n; i++)
 		free(d.v[i].path);
-	}
 	free(d.v);
 	shale_view_close(d.view);
 	return r;

@@ -70,28 +70,8 @@ static int xa_cmp(const void *a, const void *b)
 	return strcmp(((const struct xa *)a)->name, ((const struct xa *)b)->name);
 }
 
-static bool overlay_xattr(const char *name)
-{
-	return !strncmp(name, "trusted.overlay.", 16) || !strncmp(name, "user.overlay.", 13);
-}
-
-/* Is this directory marked opaque the overlayfs way? */
-static bool overlay_opaque(struct archive_entry *ae)
-{
-	const char *name;
-	const void *value;
-	size_t size;
-	archive_entry_xattr_reset(ae);
-	while (archive_entry_xattr_next(ae, &name, &value, &size) == ARCHIVE_OK)
-		if ((!strcmp(name, "trusted.overlay.opaque") || !strcmp(name, "user.overlay.opaque")) &&
-		    size == 1 && *(const char *)value == 'y')
-			return true;
-	return false;
-}
-
-/* Encode an entry's xattrs, sorted by name (canonical); overlay markers are
- * dropped from overlay-format sources. */
-static void encode_xattrs(struct archive_entry *ae, sbuf *out, bool overlay)
+/* Encode an entry's xattrs, sorted by name (canonical). */
+static void encode_xattrs(struct archive_entry *ae, sbuf *out)
 {
 	out->len = 0;
 	int n = archive_entry_xattr_reset(ae);
@@ -105,8 +85,6 @@ static void encode_xattrs(struct archive_entry *ae, sbuf *out, bool overlay)
 	qsort(v, (size_t)i, sizeof *v, xa_cmp);
 	for (int j = 0; j < i; j++) {
 		size_t nl = strlen(v[j].name);
-		if (overlay && overlay_xattr(v[j].name))
-			continue;
 		if (nl > 255 || v[j].size > 65536)
 			continue; /* beyond what Linux allows anyway */
 		sbuf_u16(out, (uint16_t)nl);
@@ -136,7 +114,7 @@ struct importer {
 	struct archive *a;
 	shale_layer_builder *lb;
 	bool disk, tar;
-	bool overlay; /* a directory in overlayfs upper format */
+	const char *prefix; /* where the archive's root lands ("" for a whole layer) */
 	size_t strip; /* directory source: prefix to strip from pathnames */
 	struct inomap links;
 	sbuf xattrs;
@@ -210,7 +188,18 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 
 	const char *slash = strrchr(path, '/');
 	const char *base = slash ? slash + 1 : path;
-	if ((im->tar || im->overlay) && strncmp(base, WH_PREFIX, 4) == 0) {
+	if (*im->prefix) { /* extracted under a directory: prefix/path */
+		size_t pl = strlen(im->prefix), l = strlen(path);
+		if (pl + 1 + l >= PATH_MAX)
+			return shale_err(ENAMETOOLONG, "'%s': path too long under %s", path, im->prefix);
+		memmove(path + pl + (l ? 1 : 0), path, l + 1);
+		memcpy(path, im->prefix, pl);
+		if (l)
+			path[pl] = '/';
+		slash = strrchr(path, '/');
+		base = slash ? slash + 1 : path;
+	}
+	if (im->tar && strncmp(base, WH_PREFIX, 4) == 0) {
 		size_t dl = slash ? (size_t)(slash - path) : 0;
 		memcpy(tmp, path, dl);
 		tmp[dl] = 0;
@@ -226,9 +215,13 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 
 	const char *hl = archive_entry_hardlink(ae);
 	if (hl) {
+		char target[PATH_MAX];
 		if (path_normalize(hl, tmp, true) < 0)
 			return shale_err_prefix("hardlink %s", path);
-		return shale_lb_add_hardlink(im->lb, path, tmp);
+		if ((size_t)snprintf(target, sizeof target, "%s%s%s", im->prefix, *im->prefix ? "/" : "",
+				     tmp) >= sizeof target)
+			return shale_err(ENAMETOOLONG, "hardlink %s: target path too long", path);
+		return shale_lb_add_hardlink(im->lb, path, target);
 	}
 	if (im->disk && archive_entry_nlink(ae) > 1 && archive_entry_filetype(ae) != AE_IFDIR) {
 		const char *first = inomap_find_or_add(&im->links, (uint64_t)archive_entry_dev(ae),
@@ -240,9 +233,6 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 	shale_entry e = {0};
 	if (entry_type(ae, &e.type) < 0)
 		return shale_err(EINVAL, "'%s': unsupported file type", path);
-	if (im->overlay && e.type == SHALE_CHR && archive_entry_rdevmajor(ae) == 0 &&
-	    archive_entry_rdevminor(ae) == 0 && *path)
-		return shale_lb_add_whiteout(im->lb, path);
 	if (!*path && e.type != SHALE_DIR)
 		return shale_err(EINVAL, "the root of the archive is not a directory");
 	e.mode = archive_entry_perm(ae) & 07777;
@@ -269,31 +259,19 @@ static int import_entry(struct importer *im, struct archive_entry *ae)
 		e.target_len = (uint32_t)tl;
 		e.size = tl;
 	}
-	encode_xattrs(ae, &im->xattrs, im->overlay);
+	encode_xattrs(ae, &im->xattrs);
 	e.xattrs = im->xattrs.p;
 	e.xattrs_len = (uint32_t)im->xattrs.len;
 	if (e.type == SHALE_REG && read_content(im, ae, &e, path) < 0)
 		return -1;
-	if (shale_lb_add(im->lb, path, &e) < 0)
-		return -1;
-	if (im->overlay && e.type == SHALE_DIR && overlay_opaque(ae))
-		return shale_lb_set_opaque(im->lb, path);
-	return 0;
+	return shale_lb_add(im->lb, path, &e);
 }
 
-int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
-		       shale_progress_fn progress, void *progress_ctx)
+/* Read every member of `source` (a directory, a tar, "-") into im->lb. */
+static int import_into(struct importer *im, const char *source)
 {
-	return shale_import_layer_ex(s, source, 0, layer_id, progress, progress_ctx);
-}
-
-int shale_import_layer_ex(shale_store *s, const char *source, unsigned flags, shale_id *layer_id,
-			  shale_progress_fn progress, void *progress_ctx)
-{
-	struct importer im = {.s = s, .progress = progress, .pctx = progress_ctx};
 	struct stat st;
 	char src[PATH_MAX];
-	int ret = -1;
 	bool is_stdin = strcmp(source, "-") == 0;
 	if (!is_stdin && stat(source, &st) < 0)
 		return shale_err(ENOENT, "%s: %s", source, strerror(errno));
@@ -305,69 +283,83 @@ int shale_import_layer_ex(shale_store *s, const char *source, unsigned flags, sh
 			return shale_err(ENAMETOOLONG, "%s: path too long", source);
 		memcpy(src, source, n);
 		src[n] = 0;
-		im.disk = true;
-		im.overlay = flags & SHALE_IMPORT_OVERLAY;
-		im.strip = n;
-		im.a = archive_read_disk_new();
-		archive_read_disk_set_symlink_physical(im.a);
-		archive_read_disk_set_behavior(im.a, ARCHIVE_READDISK_NO_ACL |
-							     ARCHIVE_READDISK_NO_FFLAGS |
-							     ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
-		if (archive_read_disk_open(im.a, src) != ARCHIVE_OK) {
-			arch_err(&im, source);
-			goto out;
-		}
+		im->disk = true;
+		im->strip = n;
+		im->a = archive_read_disk_new();
+		archive_read_disk_set_symlink_physical(im->a);
+		archive_read_disk_set_behavior(im->a, ARCHIVE_READDISK_NO_ACL |
+							      ARCHIVE_READDISK_NO_FFLAGS |
+							      ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
+		if (archive_read_disk_open(im->a, src) != ARCHIVE_OK)
+			return arch_err(im, source);
 	} else {
-		im.tar = true;
+		im->tar = true;
 		if (!is_stdin)
-			im.prog.total_bytes = (uint64_t)st.st_size;
-		im.a = archive_read_new();
-		archive_read_support_filter_all(im.a);
-		archive_read_support_format_tar(im.a);
-		if (archive_read_open_filename(im.a, is_stdin ? NULL : source, 1 << 20) != ARCHIVE_OK) {
-			arch_err(&im, source);
-			goto out;
-		}
+			im->prog.total_bytes = (uint64_t)st.st_size;
+		im->a = archive_read_new();
+		archive_read_support_filter_all(im->a);
+		archive_read_support_format_tar(im->a);
+		if (archive_read_open_filename(im->a, is_stdin ? NULL : source, 1 << 20) != ARCHIVE_OK)
+			return arch_err(im, source);
 	}
-	im.lb = shale_lb_new(s);
-	if (!im.lb)
-		goto out;
 	struct archive_entry *ae = archive_entry_new();
+	int ret = 0;
 	for (;;) {
-		int r = archive_read_next_header2(im.a, ae);
+		int r = archive_read_next_header2(im->a, ae);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			arch_err(&im, source);
-			archive_entry_free(ae);
-			goto out;
+			ret = arch_err(im, source);
+			break;
 		}
-		if (import_entry(&im, ae) < 0) {
-			shale_err_prefix("import %s", source);
-			archive_entry_free(ae);
-			goto out;
+		if (import_entry(im, ae) < 0) {
+			ret = shale_err_prefix("import %s", source);
+			break;
 		}
-		if (im.disk && archive_entry_filetype(ae) == AE_IFDIR)
-			archive_read_disk_descend(im.a);
-		im.prog.entries++;
-		report(&im, false);
+		if (im->disk && archive_entry_filetype(ae) == AE_IFDIR)
+			archive_read_disk_descend(im->a);
+		im->prog.entries++;
+		report(im, false);
 	}
 	archive_entry_free(ae);
-	if (im.tar && im.prog.entries == 0) {
-		shale_err(EINVAL, "import %s: not a tar archive, or an empty one", source);
-		goto out;
+	if (!ret && im->tar && im->prog.entries == 0)
+		ret = shale_err(EINVAL, "import %s: not a tar archive, or an empty one", source);
+	if (!ret)
+		report(im, true);
+	return ret;
+}
+
+static void importer_free(struct importer *im)
+{
+	if (im->a)
+		archive_read_free(im->a);
+	inomap_free(&im->links);
+	sbuf_free(&im->xattrs);
+}
+
+int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
+		       shale_progress_fn progress, void *progress_ctx)
+{
+	struct importer im = {.s = s, .progress = progress, .pctx = progress_ctx, .prefix = ""};
+	int ret = -1;
+	im.lb = shale_lb_new(s);
+	if (im.lb && import_into(&im, source) == 0) {
+		ret = shale_lb_finish(im.lb, layer_id);
+		if (ret < 0)
+			shale_err_prefix("import %s", source);
 	}
-	report(&im, true);
-	if (shale_lb_finish(im.lb, layer_id) < 0) {
-		shale_err_prefix("import %s", source);
-		goto out;
-	}
-	ret = 0;
-out:
 	shale_lb_free(im.lb);
-	if (im.a)
-		archive_read_free(im.a);
-	inomap_free(&im.links);
-	sbuf_free(&im.xattrs);
+	importer_free(&im);
+	return ret;
+}
+
+int shale_lb_import(shale_layer_builder *lb, shale_store *s, const char *source, const char *prefix)
+{
+	char norm[PATH_MAX];
+	if (path_normalize(prefix, norm, true) < 0)
+		return -1;
+	struct importer im = {.s = s, .lb = lb, .prefix = norm};
+	int ret = import_into(&im, source);
+	importer_free(&im);
 	return ret;
 }

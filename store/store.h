@@ -216,12 +216,10 @@ typedef void (*shale_progress_fn)(void *ctx, const shale_progress *p);
 int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
 		       shale_progress_fn progress, void *progress_ctx);
 
-/* A directory in overlayfs upper format: 0/0 character devices are whiteouts,
- * trusted.overlay.opaque / user.overlay.opaque = "y" and .wh..wh..opq make a
- * directory opaque, .wh.NAME files are whiteouts; overlay xattrs are dropped. */
-#define SHALE_IMPORT_OVERLAY 1u
-int shale_import_layer_ex(shale_store *s, const char *source, unsigned flags, shale_id *layer_id,
-			  shale_progress_fn progress, void *progress_ctx);
+/* Extract an archive (or copy a directory) into a layer being built, its root
+ * at `prefix` (ADD of a local tar). */
+int shale_lb_import(shale_layer_builder *lb, shale_store *s, const char *source,
+		    const char *prefix);
 
 /* ---- images ------------------------------------------------------------------------ */
 /* Images are JSON documents (jansson) kept in LMDB:
