@@ -363,3 +363,15 @@ int shale_lb_import(shale_layer_builder *lb, shale_store *s, const char *source,
 	importer_free(&im);
 	return ret;
 }
+
+bool shale_archive_detect(const char *path)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *ae;
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	bool ok = archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK &&
+		  archive_read_next_header(a, &ae) == ARCHIVE_OK;
+	archive_read_free(a);
+	return ok;
+}

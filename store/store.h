@@ -220,6 +220,8 @@ int shale_import_layer(shale_store *s, const char *source, shale_id *layer_id,
  * at `prefix` (ADD of a local tar). */
 int shale_lb_import(shale_layer_builder *lb, shale_store *s, const char *source,
 		    const char *prefix);
+/* Is this file a tar archive (plain or compressed) libarchive can read? */
+bool shale_archive_detect(const char *path);
 
 /* ---- images ------------------------------------------------------------------------ */
 /* Images are JSON documents (jansson) kept in LMDB:

@@ -85,6 +85,8 @@ int cmd_seal(struct cli *c, int argc, char **argv);
 int cmd_commit(struct cli *c, int argc, char **argv);
 int cmd_diff(struct cli *c, int argc, char **argv);
 int cmd_run(struct cli *c, int argc, char **argv);
+int cmd_build(struct cli *c, int argc, char **argv);
+int cmd_builder(struct cli *c, int argc, char **argv);
 int cmd_ps(struct cli *c, int argc, char **argv);
 int cmd_rm(struct cli *c, int argc, char **argv);
 

@@ -45,38 +45,6 @@ static char *strv_join(char *const *v)
 	return s;
 }
 
-/* The runtime makes mount points (/dev, /proc, /sys, volume targets) that the
- * image may lack; they are the run's plumbing, not the container's changes:
- * empty ones the image does not have leave the upper again. */
-static void drop_mount_points(shale_store *s, const shale_id *image, const char *upper,
-			      const struct run_volume *vols, size_t nvol)
-{
-	shale_view *v = shale_view_open_image(s, image);
-	if (!v)
-		return;
-	const char *fixed[] = {"/dev", "/proc", "/sys"};
-	for (size_t i = 0; i < 3 + nvol; i++) {
-		char path[PATH_MAX];
-		snprintf(path, sizeof path, "%s", i < 3 ? fixed[i] : vols[i - 3].ctr);
-		/* the target, then each parent the run had to make */
-		for (char *slash; *path && strcmp(path, "/");) {
-			shale_vattr a;
-			char up[PATH_MAX * 2];
-			if (shale_view_resolve(v, path + 1, &a) == 0)
-				break;
-			snprintf(up, sizeof up, "%s%s", upper, path);
-			struct stat st;
-			if (lstat(up, &st) < 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
-			    (S_ISREG(st.st_mode) ? st.st_size || unlink(up) < 0 : rmdir(up) < 0))
-				break;
-			if (!(slash = strrchr(path, '/')))
-				break;
-			*slash = 0;
-		}
-	}
-	shale_view_close(v);
-}
-
 static const char run_help[] =
 	"Usage:  shale run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\n"
 	"Create and run a new container from an image: mount it with a fresh upper and\n"
@@ -244,8 +212,13 @@ int cmd_run(struct cli *c, int argc, char **argv)
 	mount_stop(c, m.mountpoint, false);
 	rmdir(m.mountpoint);
 	s = cli_store(c);
-	if (s)
-		drop_mount_points(s, &image, container_str(ctr, "upper"), vols, nvol);
+	if (s) {
+		const char **targets = calloc(nvol + 1, sizeof *targets);
+		for (size_t i = 0; i < nvol; i++)
+			targets[i] = vols[i].ctr;
+		container_drop_mount_points(s, &image, container_str(ctr, "upper"), targets, nvol);
+		free(targets);
+	}
 done_ctr:
 	if (s) {
 		char fin[40];

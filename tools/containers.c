@@ -205,3 +205,35 @@ int container_remove(shale_store *s, json_t *c)
 		nftw(container_str(c, "work"), rm_one, 64, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }
+
+/* The runtime makes mount points (/dev, /proc, /sys, volume targets) that the
+ * image may lack; they are the run's plumbing, not the container's changes:
+ * empty ones the image does not have leave the upper again. */
+void container_drop_mount_points(shale_store *s, const shale_id *image, const char *upper,
+				 const char *const *volumes, size_t nvol)
+{
+	shale_view *v = shale_view_open_image(s, image);
+	if (!v)
+		return;
+	const char *fixed[] = {"/dev", "/proc", "/sys"};
+	for (size_t i = 0; i < 3 + nvol; i++) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof path, "%s", i < 3 ? fixed[i] : volumes[i - 3]);
+		/* the target, then each parent the run had to make */
+		for (char *slash; *path && strcmp(path, "/");) {
+			shale_vattr a;
+			char up[PATH_MAX * 2];
+			if (shale_view_resolve(v, path + 1, &a) == 0)
+				break;
+			snprintf(up, sizeof up, "%s%s", upper, path);
+			struct stat st;
+			if (lstat(up, &st) < 0 || (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) ||
+			    (S_ISREG(st.st_mode) ? st.st_size || unlink(up) < 0 : rmdir(up) < 0))
+				break;
+			if (!(slash = strrchr(path, '/')))
+				break;
+			*slash = 0;
+		}
+	}
+	shale_view_close(v);
+}

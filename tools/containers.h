@@ -17,6 +17,10 @@ json_t *container_find(shale_store *s, const char *name_or_id);
 json_t *container_by_upper(shale_store *s, const char *upper);
 const char *container_str(json_t *c, const char *key);
 int container_update(shale_store *s, json_t *c);
+/* After a run: drop the empty mount points (/dev, /proc, /sys, volume targets
+ * and the parents made for them) the image does not have from the upper. */
+void container_drop_mount_points(shale_store *s, const shale_id *image, const char *upper,
+				 const char *const *volumes, size_t nvol);
 /* Remove the record and the upper directory (if under the store root). */
 int container_remove(shale_store *s, json_t *c);
 

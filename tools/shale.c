@@ -26,6 +26,8 @@ static const struct verb verbs[] = {
 	{"mount", cmd_mount, "Mount an image as a directory"},
 	{"umount", cmd_umount, "Unmount an image"},
 	{"mounts", cmd_mounts, "List active mounts"},
+	{"build", cmd_build, "Build an image from a Dockerfile"},
+	{"builder", cmd_builder, "Manage the build cache (builder prune)"},
 	{"run", cmd_run, "Create and run a new container from an image"},
 	{"ps", cmd_ps, "List containers"},
 	{"rm", cmd_rm, "Remove one or more containers"},
