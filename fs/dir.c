@@ -52,59 +52,57 @@ static void new_owner(fuse_req_t req, struct node *dir, uid_t *uid, gid_t *gid, 
 enum kind { K_FILE, K_DIR, K_NODE, K_LINK };
 
 /* Make dir/name in the upper, replacing a whiteout if one is there (then a new
- * directory is opaque: what was below stays deleted). For K_FILE, *fdp gets
- * the open file. Returns 0 or errno. */
+ * directory is opaque: what was below stays deleted). The kernel asks only
+ * for names its lookup did not find, and every change goes through this
+ * daemon, so the name is made at once; a whiteout shows up as EEXIST. On
+ * success *fdp holds the new object (open for K_FILE, O_PATH otherwise) and
+ * *opaque says whether it hides what is below. Returns 0 or errno. */
 static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const char *name,
 		       enum kind kind, mode_t mode, dev_t rdev, const char *target, int flags,
-		       int *fdp)
+		       int *fdp, bool *opaque)
 {
 	int err = copy_up(fs, dir);
 	if (err)
 		return err;
-	int e2;
-	struct node *old = child_node(fs, dir, name, &e2);
-	if (old) {
-		node_unref(fs, old);
-		return EEXIST;
-	}
-	if (e2 != ENOENT)
-		return e2;
-	struct stat st;
-	bool over_whiteout = fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st);
-	/* a lower name hidden by an opaque parent needs no whiteout to stay hidden */
-	int at = dir->ufd;
-	char tmp[64];
-	const char *where = name;
-	if (over_whiteout) {
-		work_name(fs, tmp);
-		at = fs->work_fd;
-		where = tmp;
-	}
 	uid_t uid;
 	gid_t gid;
 	bool sgid;
 	new_owner(req, dir, &uid, &gid, &sgid);
-	int fd = -1;
-	switch (kind) {
-	case K_FILE:
-		fd = openat(at, where, (flags & ~O_DIRECT) | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
-		err = fd < 0 ? errno : 0;
-		break;
-	case K_DIR:
-		err = mkdirat(at, where, mode & 07777) < 0 ? errno : 0;
-		if (!err && sgid)
-			fchmodat(at, where, (mode & 07777) | S_ISGID, 0);
-		break;
-	case K_NODE:
-		err = mknodat(at, where, mode, rdev) < 0 ? errno : 0;
-		break;
-	case K_LINK:
-		err = symlinkat(target, at, where) < 0 ? errno : 0;
-		break;
+	int at = dir->ufd, fd = -1;
+	char tmp[64];
+	const char *where = name;
+	bool over_whiteout = false;
+	for (;;) {
+		switch (kind) {
+		case K_FILE:
+			fd = openat(at, where, (flags & ~O_DIRECT) | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+			err = fd < 0 ? errno : 0;
+			break;
+		case K_DIR:
+			err = mkdirat(at, where, (mode & 07777) | (sgid ? S_ISGID : 0)) < 0 ? errno : 0;
+			break;
+		case K_NODE:
+			err = mknodat(at, where, mode, rdev) < 0 ? errno : 0;
+			break;
+		case K_LINK:
+			err = symlinkat(target, at, where) < 0 ? errno : 0;
+			break;
+		}
+		struct stat st;
+		if (err != EEXIST || over_whiteout ||
+		    fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_whiteout(&st))
+			break;
+		/* a whiteout is there: make it aside, then trade places */
+		over_whiteout = true;
+		work_name(fs, tmp);
+		at = fs->work_fd;
+		where = tmp;
 	}
 	if (err)
 		return err;
-	if (fchownat(at, where, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+	/* made by root: owned by the caller (unless that is us already) */
+	if ((uid != geteuid() || gid != getegid()) &&
+	    fchownat(at, where, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
 		err = errno;
 	if (!err && kind == K_DIR && over_whiteout) {
 		char path[PROC_AT_MAX];
@@ -112,6 +110,8 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 		if (lsetxattr(path, XATTR_OPAQUE, "y", 1, 0) < 0)
 			err = errno;
 	}
+	if (!err && fd < 0 && (fd = openat(at, where, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		err = errno;
 	if (!err && over_whiteout) {
 		/* swap the new object with the whiteout, then drop the whiteout */
 		if (renameat2(fs->work_fd, tmp, dir->ufd, name, RENAME_EXCHANGE) < 0)
@@ -125,10 +125,38 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 		unlinkat(at, where, kind == K_DIR ? AT_REMOVEDIR : 0);
 		return err;
 	}
-	if (fdp)
-		*fdp = fd;
-	else if (fd >= 0)
-		close(fd);
+	*fdp = fd;
+	*opaque = kind == K_DIR && over_whiteout;
+	return 0;
+}
+
+static int new_entry(struct fs *fs, struct node *dir, const char *name, int fd, bool opaque,
+	      struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->attr_timeout = e->entry_timeout = CACHE_TIMEOUT;
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return errno;
+	mode_t m = e->attr.st_mode;
+	uint8_t type = S_ISDIR(m)    ? SHALE_DIR
+		       : S_ISLNK(m)  ? SHALE_LNK
+		       : S_ISCHR(m)  ? SHALE_CHR
+		       : S_ISBLK(m)  ? SHALE_BLK
+		       : S_ISFIFO(m) ? SHALE_FIFO
+		       : S_ISSOCK(m) ? SHALE_SOCK
+				     : SHALE_REG;
+	struct node *n = node_find_or_add(fs, UPPER_INO(e->attr.st_ino), 0, type, dir, name, true);
+	int ufd = dup(fd); /* the node keeps its own fd to the object */
+	pthread_mutex_lock(&n->mu);
+	if (n->ufd < 0 && ufd >= 0) {
+		n->opaque = opaque;
+		__atomic_store_n(&n->ufd, ufd, __ATOMIC_RELEASE);
+	} else if (ufd >= 0) {
+		close(ufd);
+	}
+	pthread_mutex_unlock(&n->mu);
+	e->ino = node_id(fs, n);
+	e->attr.st_ino = n->ino;
 	return 0;
 }
 
@@ -143,13 +171,20 @@ static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, e
 	struct node *dir = node_get(fs, parent);
 	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	int err = make_object(req, fs, dir, name, kind, mode, rdev, target, 0, NULL);
+	int fd = -1;
+	bool opaque;
+	struct fuse_entry_param e;
+	int err = make_object(req, fs, dir, name, kind, mode, rdev, target, 0, &fd, &opaque);
+	if (!err)
+		err = new_entry(fs, dir, name, fd, opaque, &e);
+	if (fd >= 0)
+		close(fd);
+	pthread_rwlock_unlock(&fs->tree_lock);
+	freeze_leave(fs);
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		reply_entry(req, fs, dir, name);
-	pthread_rwlock_unlock(&fs->tree_lock);
-	freeze_leave(fs);
+		fuse_reply_entry(req, &e);
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
@@ -172,11 +207,16 @@ void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char 
 }
 
 int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *name, mode_t mode,
-		int flags, int *fd)
+		int flags, int *fd, struct fuse_entry_param *e)
 {
+	bool opaque;
 	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	int err = make_object(req, fs, dir, name, K_FILE, S_IFREG | mode, 0, NULL, flags, fd);
+	int err = make_object(req, fs, dir, name, K_FILE, S_IFREG | mode, 0, NULL, flags, fd, &opaque);
+	if (!err && (err = new_entry(fs, dir, name, *fd, false, e))) {
+		close(*fd);
+		*fd = -1;
+	}
 	pthread_rwlock_unlock(&fs->tree_lock);
 	freeze_leave(fs);
 	return err;
@@ -237,12 +277,21 @@ static void names_add(struct names *s, const char *name)
 	s->v[s->n++] = strdup(name);
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* names sorted with names_sort() first */
 static bool names_has(const struct names *s, const char *name)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (!strcmp(s->v[i], name))
-			return true;
-	return false;
+	return s->n && bsearch(&name, s->v, s->n, sizeof *s->v, cmp_name);
+}
+
+static void names_sort(struct names *s)
+{
+	if (s->n)
+		qsort(s->v, s->n, sizeof *s->v, cmp_name);
 }
 
 static void names_free(struct names *s)
@@ -285,7 +334,9 @@ static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			struct stat st;
-			if (fstatat(d->ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st))
+			bool maybe_wh = de->d_type == DT_CHR || de->d_type == DT_UNKNOWN;
+			if (maybe_wh && fstatat(d->ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    is_whiteout(&st))
 				names_add(&whiteouts, de->d_name);
 			else
 				*empty = false;
@@ -293,6 +344,7 @@ static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 		closedir(dir);
 	}
 	if (*empty && d->lower && !d->opaque) {
+		names_sort(&whiteouts);
 		struct empty_ctx c = {&whiteouts, true};
 		if (shale_view_readdir(fs->view, d->lower, NULL, check_lower, &c) < 0) {
 			names_free(&whiteouts);
@@ -321,25 +373,31 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct node *dir = node_get(fs, parent);
 	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
-	int err;
-	struct node *n = child_node(fs, dir, name, &err);
-	if (n) {
-		shale_vattr a;
-		bool lower = lower_has(fs, dir, name, &a);
+	/* what is there, without making a node: the kernel knows it is no directory */
+	shale_vattr a;
+	struct stat st;
+	bool lower = lower_has(fs, dir, name, &a);
+	bool upper = dir->ufd >= 0 && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	int err = 0;
+	if (upper && is_whiteout(&st))
+		err = ENOENT;
+	else if (!upper && !lower)
+		err = ENOENT;
+	else if (!upper && a.nlink > 1) {
 		/* a lower file with other names: copy it up (metadata only) so the
 		 * names left keep one inode with the right link count */
-		if (n->type == SHALE_DIR)
-			err = EISDIR;
-		else if (lower && n->ufd < 0 && a.nlink > 1)
+		struct node *n = child_node(fs, dir, name, &err);
+		if (n) {
 			err = copy_up(fs, n);
-		if (!err)
-			err = copy_up(fs, dir);
-		if (!err && lower)
-			err = make_whiteout(fs, dir->ufd, name);
-		else if (!err && unlinkat(dir->ufd, name, 0) < 0)
-			err = errno;
-		node_unref(fs, n);
+			node_unref(fs, n);
+		}
 	}
+	if (!err)
+		err = copy_up(fs, dir);
+	if (!err && lower)
+		err = make_whiteout(fs, dir->ufd, name);
+	else if (!err && unlinkat(dir->ufd, name, 0) < 0)
+		err = errno;
 	fuse_reply_err(req, err);
 	pthread_rwlock_unlock(&fs->tree_lock);
 	freeze_leave(fs);

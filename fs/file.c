@@ -122,7 +122,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *name, mode_t mode,
-		int flags, int *fd);
+		int flags, int *fd, struct fuse_entry_param *e);
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	       struct fuse_file_info *fi)
@@ -134,13 +134,9 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	}
 	struct node *dir = node_get(fs, parent);
 	int fd = -1;
-	int err = create_file(req, fs, dir, name, mode, fi->flags, &fd);
 	struct fuse_entry_param e;
-	if (!err)
-		err = do_lookup(fs, dir, name, &e);
+	int err = create_file(req, fs, dir, name, mode, fi->flags, &fd, &e);
 	if (err) {
-		if (fd >= 0)
-			close(fd);
 		fuse_reply_err(req, err);
 		return;
 	}
@@ -190,6 +186,21 @@ static void plan_init(struct plan *p, size_t size)
 	p->nfd = 0;
 }
 
+/* Sequential reads cross from one object file to the next; each is a new
+ * file to the kernel, whose readahead would start small on each. So the whole
+ * chunk is asked for when a read enters it, and the next one from its middle:
+ * the disk works ahead of the reader. */
+static void prefetch(struct fs *fs, const shale_chunks *ch, uint64_t idx)
+{
+	if (idx >= ch->count || shale_id_is_zero(&ch->digests[idx]))
+		return;
+	int fd = shale_object_open(fs->s, &ch->digests[idx]);
+	if (fd >= 0) {
+		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+		close(fd);
+	}
+}
+
 /* Lower chunk idx, bytes [in, in+n): from its object, or zeros for a hole. */
 static int plan_lower(struct fs *fs, struct plan *p, const shale_chunks *ch, uint64_t idx,
 		      uint64_t in, size_t n)
@@ -201,6 +212,10 @@ static int plan_lower(struct fs *fs, struct plan *p, const shale_chunks *ch, uin
 	int fd = shale_object_open(fs->s, &ch->digests[idx]);
 	if (fd < 0)
 		return EIO;
+	if (in == 0)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	if (in < SHALE_CHUNK_SIZE / 2 && in + n >= SHALE_CHUNK_SIZE / 2)
+		prefetch(fs, ch, idx + 1);
 	p->fds[p->nfd++] = fd;
 	plan_add(p, fd, (off_t)in, NULL, n);
 	return 0;

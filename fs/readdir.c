@@ -25,6 +25,7 @@ struct dirh {
 	size_t count, cap;
 	struct hsearch_data seen; /* upper names and whiteouts, when there is an upper */
 	bool has_seen;
+	bool loaded;              /* the snapshot is made */
 };
 
 static struct dent *add(struct dirh *d, const char *name)
@@ -112,12 +113,11 @@ static void dirh_free(struct dirh *d)
 	free(d);
 }
 
-void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* The merged listing, made at the first readdir: with the kernel's readdir
+ * cache, a directory listed before is opened again without being read. */
+static int snapshot(struct fs *fs, struct dirh *d)
 {
-	struct fs *fs = fuse_req_userdata(req);
-	struct node *n = node_get(fs, ino);
-	struct dirh *d = calloc(1, sizeof *d);
-	d->n = n;
+	struct node *n = d->n;
 	int ufd = __atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE), err = 0;
 	char **keys = NULL;
 	size_t nkeys = 0;
@@ -137,14 +137,19 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = EIO;
 	if (d->has_seen)
 		hdestroy_r(&d->seen);
+	d->has_seen = false;
 	for (size_t i = 0; i < nkeys; i++)
 		free(keys[i]);
 	free(keys);
-	if (err) {
-		dirh_free(d);
-		fuse_reply_err(req, err);
-		return;
-	}
+	d->loaded = !err;
+	return err;
+}
+
+void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fuse_req_userdata(req);
+	struct dirh *d = calloc(1, sizeof *d);
+	d->n = node_get(fs, ino);
 	fi->fh = (uintptr_t)d;
 	fi->cache_readdir = 1; /* the listing only changes through us */
 	fi->keep_cache = 1;
@@ -165,6 +170,11 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+	int err = d->loaded ? 0 : snapshot(fs, d);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	char *buf = malloc(size);
 	size_t used = 0;
 	for (size_t pos = (size_t)off; pos < d->count + 2; pos++) {

@@ -131,8 +131,9 @@ static int open_env(shale_store *s, bool create)
 		goto fail;
 	}
 	/* NOTLS: read transactions are cached per thread by us, and FUSE worker
-	 * threads come and go. NORDAHEAD: lookups are random reads. */
-	rc = mdb_env_open(s->env, dbdir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+	 * threads come and go. Readahead stays on: a view's records are stored in
+	 * tree order, so a cold walk reads neighbouring pages it is about to need. */
+	rc = mdb_env_open(s->env, dbdir, MDB_NOTLS, 0600);
 	if (rc) {
 		if (rc == ENOENT)
 			shale_err(ENOENT, "no shale store at %s (run 'shale init')", s->root);
@@ -361,6 +362,18 @@ MDB_dbi table_dbi(shale_store *s, enum shale_table t)
 	}
 }
 
+/* Mount records describe running daemons: after a crash they are stale
+ * anyway, so their commits skip the fsync (a mount costs no disk flush). */
+static int commit_table(shale_store *s, enum shale_table t, MDB_txn *txn)
+{
+	if (t != SHALE_T_MOUNTS)
+		return wtxn_commit(txn);
+	mdb_env_set_flags(s->env, MDB_NOSYNC, 1);
+	int r = wtxn_commit(txn);
+	mdb_env_set_flags(s->env, MDB_NOSYNC, 0);
+	return r;
+}
+
 int shale_table_put(shale_store *s, enum shale_table t, const char *key, json_t *val)
 {
 	char *js = json_dumps(val, JSON_COMPACT | JSON_SORT_KEYS);
@@ -378,7 +391,7 @@ int shale_table_put(shale_store *s, enum shale_table t, const char *key, json_t 
 		mdb_txn_abort(txn);
 		return mdb_fail(rc, "put record");
 	}
-	return wtxn_commit(txn);
+	return commit_table(s, t, txn);
 }
 
 json_t *shale_table_get(shale_store *s, enum shale_table t, const char *key)
@@ -408,7 +421,7 @@ int shale_table_delete(shale_store *s, enum shale_table t, const char *key)
 		mdb_txn_abort(txn);
 		return mdb_fail(rc, "delete record");
 	}
-	return wtxn_commit(txn);
+	return commit_table(s, t, txn);
 }
 
 int shale_table_foreach(shale_store *s, enum shale_table t, shale_table_fn fn, void *ctx)
