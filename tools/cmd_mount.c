@@ -7,7 +7,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,21 @@ bool pid_running(pid_t pid)
 	buf[n] = 0;
 	const char *p = strrchr(buf, ')'); /* the name may hold spaces and parens */
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/* Wait (up to ms) for a process that is not our child to end. */
+void wait_exit(pid_t pid, int ms)
+{
+	int pfd = pid > 0 ? (int)syscall(SYS_pidfd_open, pid, 0) : -1;
+	if (pfd >= 0) {
+		struct pollfd p = {pfd, POLLIN, 0};
+		poll(&p, 1, ms); /* readable when it has exited */
+		close(pfd);
+	}
+	for (int i = 0; i < ms / 10 && pid_running(pid); i++) { /* a zombie stays "alive" to pidfd */
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* ---- the mount table (/proc/self/mountinfo) ---- */
@@ -379,6 +396,8 @@ static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 		    !(m->container = container_create(s, &m->image, m->image_ref, name, upper)))
 			return cli_fail();
 	}
+	if (m->container && container_ready(s, m->container) < 0)
+		return cli_fail();
 	return mount_start(c, m);
 }
 
@@ -455,10 +474,8 @@ int mount_stop(struct cli *c, const char *arg, bool lazy)
 		}
 	}
 	/* the daemon exits once its session ends; a killed one left only the record */
-	for (int i = 0; !lazy && i < 500 && pid_running(pid); i++) {
-		struct timespec ts = {0, 10 * 1000 * 1000};
-		nanosleep(&ts, NULL);
-	}
+	if (!lazy)
+		wait_exit(pid, 5000);
 	if (rec) {
 		json_t *now = shale_table_get(s, SHALE_T_MOUNTS, path);
 		if (now && json_integer_value(json_object_get(now, "pid")) == pid)

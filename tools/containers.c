@@ -157,24 +157,32 @@ json_t *container_create(shale_store *s, const shale_id *image, const char *ref,
 			return NULL;
 		}
 	}
-	if (mkdir(work, 0700) < 0 && errno != EEXIST) {
-		shale_err(errno, "work directory %s: %s", work, strerror(errno));
-		return NULL;
-	}
-	/* a fresh upper shows the image's root as it is */
-	if (dir_empty(up) && shale_fs_prepare_upper(s, image, up) < 0)
-		return NULL;
 	char hex[SHALE_ID_HEX], now[40];
 	shale_id_hex(image, hex);
 	shale_now_rfc3339(now);
 	json_t *c = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "id", id, "name", name, "image",
 			      hex, "image_ref", ref ? ref : hex, "upper", up, "work", work, "created",
 			      now);
-	if (shale_table_put(s, SHALE_T_CONTAINERS, id, c) < 0) {
+	if (container_ready(s, c) < 0 || shale_table_put(s, SHALE_T_CONTAINERS, id, c) < 0) {
 		json_decref(c);
 		return NULL;
 	}
 	return c;
+}
+
+int container_ready(shale_store *s, json_t *c)
+{
+	const char *up = container_str(c, "upper"), *work = container_str(c, "work");
+	shale_id image;
+	if (mkdir(up, 0755) < 0 && errno != EEXIST)
+		return shale_err(errno, "upper directory %s: %s", up, strerror(errno));
+	if (mkdir(work, 0700) < 0 && errno != EEXIST)
+		return shale_err(errno, "work directory %s: %s", work, strerror(errno));
+	/* a fresh upper shows the image's root as it is */
+	if (dir_empty(up) && (shale_id_parse(container_str(c, "image"), &image) < 0 ||
+			      shale_fs_prepare_upper(s, &image, up) < 0))
+		return -1;
+	return 0;
 }
 
 int container_update(shale_store *s, json_t *c)

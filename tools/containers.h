@@ -11,6 +11,9 @@
  * {"id", "name", "image", "image_ref", "upper", "work", "created"}. */
 json_t *container_create(shale_store *s, const shale_id *image, const char *ref,
 			 const char *name, const char *upper);
+/* Make sure the upper and work directories are there (a fresh upper gets the
+ * image's root attributes). */
+int container_ready(shale_store *s, json_t *c);
 /* By name, id, or unique id prefix (>= 4 hex digits). NULL with ENOENT if none. */
 json_t *container_find(shale_store *s, const char *name_or_id);
 /* The container whose upper is this directory, if any. */

@@ -15,6 +15,8 @@ bool mountinfo_find(const char *path, char *fstype, size_t len);
 int abs_mountpoint(const char *arg, char *out);
 /* Is the process alive (not a zombie)? */
 bool pid_running(pid_t pid);
+/* Wait (up to ms milliseconds) for a process that is not our child to end. */
+void wait_exit(pid_t pid, int ms);
 
 /* A mount to start: an image read-only, or a container upper over its image. */
 struct mount_req {

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "curl_lib.h"
 
 #include "http.h"
 #include "store.h"
