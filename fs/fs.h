@@ -41,6 +41,11 @@ typedef int (*shale_change_fn)(void *ctx, char kind, const char *path);
 int shale_fs_diff(shale_store *s, const char *upper, const shale_id *lower_image,
 		  shale_change_fn fn, void *ctx);
 
+/* fsck of an upper directory written over `image` (NULL: none): partial-file
+ * records, redirects and origins; each problem reported as SHALE_FSCK_ERROR. */
+int shale_fs_check_upper(shale_store *s, const shale_id *image, const char *upper,
+			 shale_fsck_fn report, void *ctx, uint64_t *problems);
+
 /* Mount at `mountpoint` and serve requests until unmounted or signalled.
  * Returns 0 after a clean unmount, -1 on error (message in shale_errmsg()). */
 int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char *mountpoint);

@@ -131,10 +131,28 @@ int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *up
 	return ret;
 }
 
+/* Every inode the kernel holds keeps an O_PATH fd on its upper object (as
+ * libfuse's passthrough_ll and virtiofsd do), so a tar of 100,000 files needs
+ * as many descriptors: take what the system allows (root may raise the hard
+ * limit up to fs.nr_open). */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	unsigned long long max = 0;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+	if (f) {
+		if (fscanf(f, "%llu", &max) != 1)
+			max = 0;
+		fclose(f);
+	}
+	if (max > rl.rlim_max) {
+		struct rlimit want = {.rlim_cur = (rlim_t)max, .rlim_max = (rlim_t)max};
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}

@@ -13,60 +13,6 @@
 
 #include "internal.h"
 
-/* ---- a set of ids ---- */
-struct idset {
-	shale_id *v;
-	uint8_t *used;
-	size_t n, cap;
-};
-
-static size_t idslot(const shale_id *id, size_t cap)
-{
-	uint64_t h;
-	memcpy(&h, id->b + 4, sizeof h);
-	return (size_t)(h & (cap - 1));
-}
-
-static bool idset_has(const struct idset *s, const shale_id *id)
-{
-	if (!s->cap)
-		return false;
-	for (size_t j = idslot(id, s->cap); s->used[j]; j = (j + 1) & (s->cap - 1))
-		if (!memcmp(&s->v[j], id, sizeof *id))
-			return true;
-	return false;
-}
-
-static bool idset_add(struct idset *s, const shale_id *id)
-{
-	if (2 * (s->n + 1) > s->cap) {
-		struct idset t = {.cap = s->cap ? 2 * s->cap : 1024};
-		t.v = xmalloc(t.cap * sizeof *t.v);
-		t.used = xcalloc(t.cap, 1);
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->used[i])
-				idset_add(&t, &s->v[i]);
-		free(s->v);
-		free(s->used);
-		*s = t;
-	}
-	size_t j = idslot(id, s->cap);
-	for (; s->used[j]; j = (j + 1) & (s->cap - 1))
-		if (!memcmp(&s->v[j], id, sizeof *id))
-			return false;
-	s->v[j] = *id;
-	s->used[j] = 1;
-	s->n++;
-	return true;
-}
-
-static void idset_free(struct idset *s)
-{
-	free(s->v);
-	free(s->used);
-	memset(s, 0, sizeof *s);
-}
-
 /* ---- marking ---- */
 
 struct mark {
@@ -205,7 +151,7 @@ static int list_image(void *ctx, const shale_id *id, json_t *img)
 	return 0;
 }
 
-static int delete_by_prefix(shale_store *s, enum db db, const uint8_t *prefix, size_t plen)
+int delete_by_prefix(shale_store *s, enum db db, const uint8_t *prefix, size_t plen)
 {
 	int more;
 	do {
@@ -339,7 +285,7 @@ static uint64_t sweep_db(shale_store *s, MDB_txn *w, enum db db, const struct id
 }
 
 /* Sweep everything no image needs. Caller holds the exclusive lock. */
-static int gc_locked(shale_store *s, shale_prune_stats *st)
+int gc_locked(shale_store *s, shale_prune_stats *st)
 {
 	struct img_list imgs = {0};
 	struct idset live_layers = {0}, objs = {0}, lists = {0}, chains = {0}, stale = {0};

@@ -128,6 +128,28 @@ objwriter *cw_objwriter(shale_content_writer *cw);
 /* Chunk lists produced since the last take, to be stored with the layer. */
 int cw_store_pending(shale_content_writer *cw, MDB_txn *txn);
 
+/* ---- a set of ids (idset.c) ---- */
+struct idset {
+	shale_id *v;
+	uint8_t *used; /* slot i holds v[i] */
+	size_t n, cap;
+};
+bool idset_has(const struct idset *s, const shale_id *id);
+bool idset_add(struct idset *s, const shale_id *id); /* false: already there */
+void idset_free(struct idset *s);
+
+/* ---- garbage collection (gc.c) ---- */
+/* Sweep everything no image needs. Caller holds the exclusive lock. */
+int gc_locked(shale_store *s, shale_prune_stats *st);
+/* Delete every key of a database that starts with a prefix (in batches). */
+int delete_by_prefix(shale_store *s, enum db db, const uint8_t *prefix, size_t plen);
+
+/* ---- layers (layer.c) ---- */
+/* Recompute a stored layer's digest from its entries (as the builder did):
+ * *digest equals the id unless an entry changed; *n counts the entries. */
+int layer_digest(shale_store *s, MDB_txn *txn, const shale_id *layer, shale_id *digest,
+		 uint64_t *n, uint64_t *size);
+
 /* ---- helpers ---- */
 int mkdir_p(const char *path, mode_t mode);
 bool pid_alive(pid_t pid);

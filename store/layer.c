@@ -416,6 +416,8 @@ struct canon {
 static void canon_entry(struct canon *c, const shale_entry *in, shale_entry *out)
 {
 	*out = *in;
+	if (!c->lb) /* a stored layer: already canonical */
+		return;
 	if (in->link_group && in->link_group <= c->lb->ngroups) {
 		uint64_t *m = &c->map[in->link_group - 1];
 		if (!*m)
@@ -444,6 +446,19 @@ static int canon_hash(void *ctx, const char *path, const shale_entry *e)
 	if (e->type == SHALE_REG)
 		c->size += e->size;
 	return 0;
+}
+
+int layer_digest(shale_store *s, MDB_txn *txn, const shale_id *layer, shale_id *digest,
+		 uint64_t *n, uint64_t *size)
+{
+	struct canon c = {.h = hash_new(s)};
+	int ret = tree_walk(s, txn, layer, "", canon_hash, &c);
+	hash_final(c.h, digest);
+	hash_free(c.h);
+	sbuf_free(&c.enc);
+	*n = c.n;
+	*size = c.size;
+	return ret;
 }
 
 static int canon_copy(void *ctx, const char *path, const shale_entry *e)

@@ -340,6 +340,26 @@ typedef struct shale_du_layer {
 } shale_du_layer;
 int shale_image_du(shale_store *s, const shale_id *image, shale_du_layer **out, size_t *count);
 
+/* ---- fsck ---------------------------------------------------------------------------------- */
+/* Check the whole store: every object's digest and size, every reference
+ * (entries to objects and chunk lists, images to layers, tags to images,
+ * containers, mounts and the build cache to images), layer digests, view
+ * indexes. Each problem is reported once through `report`:
+ *   SHALE_FSCK_ERROR     damage, or a reference to something missing
+ *   SHALE_FSCK_LEFTOVER  unreferenced data an interrupted command left (prune reclaims it)
+ *   SHALE_FSCK_REPAIRED  what --repair did
+ * With repair, leftovers are swept, dangling tags and cache records dropped,
+ * damaged view indexes dropped (rebuilt on use), missing object records
+ * restored; nothing reachable is deleted. Holds the store lock exclusively. */
+enum shale_fsck_kind { SHALE_FSCK_ERROR, SHALE_FSCK_LEFTOVER, SHALE_FSCK_REPAIRED };
+typedef void (*shale_fsck_fn)(void *ctx, enum shale_fsck_kind kind, const char *msg);
+typedef struct shale_fsck_stats {
+	uint64_t objects, object_bytes, chunk_lists, layers, entries, images, tags, records;
+	uint64_t errors, leftovers, repaired;
+} shale_fsck_stats;
+int shale_fsck(shale_store *s, bool repair, shale_fsck_fn report, void *ctx,
+	       shale_progress_fn progress, void *pctx, shale_fsck_stats *st);
+
 /* ---- roots other components register ----------------------------------------------------------- */
 /* A generic string-keyed record table for components built on the store
  * (containers, mounts, build cache, OCI blob digests). Values are JSON documents.

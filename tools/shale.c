@@ -15,6 +15,7 @@ static const struct verb verbs[] = {
 	{"rmi", cmd_rmi, "Remove one or more images"},
 	{"prune", cmd_prune, "Remove unused images and data"},
 	{"du", cmd_du, "Show the disk usage of an image's layers"},
+	{"fsck", cmd_fsck, "Check the store and the containers (--repair)"},
 	{"ls", cmd_ls, "List files of an image"},
 	{"cat", cmd_cat, "Print files of an image"},
 	{"save", cmd_save, "Save images to a tar archive (OCI image layout or docker-archive)"},
