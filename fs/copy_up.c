@@ -107,6 +107,7 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 		struct timespec ts[2] = {e->mtime, e->mtime};
 		futimens(fd, ts);
 	}
+	SHALE_CRASH_POINT("copy-up before link");
 	if (!err && linkat(fd, "", pfd, n->name, AT_EMPTY_PATH) < 0 &&
 	    linkat(AT_FDCWD, path, pfd, n->name, AT_SYMLINK_FOLLOW) < 0)
 		err = errno;
@@ -274,12 +275,14 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 				break;
 			}
 		}
+		SHALE_CRASH_POINT("chunk copied up");
 		p->bits[i / 8] |= (uint8_t)(1u << (i % 8));
 		changed = true;
 	}
 	/* data durable before the marker that says it is there */
 	if (!err && wfd >= 0 && fdatasync(wfd) < 0)
 		err = errno;
+	SHALE_CRASH_POINT("copied-up chunks synced");
 	if (!err && changed) {
 		bool all = true;
 		for (uint64_t i = 0; i < p->nchunks && all; i++)

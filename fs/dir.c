@@ -64,6 +64,7 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 	int err = copy_up(fs, dir);
 	if (err)
 		return err;
+	SHALE_CRASH_POINT("create");
 	uid_t uid;
 	gid_t gid;
 	bool sgid;

@@ -366,6 +366,7 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 	ssize_t w = err ? -1 : pwrite(h->fd, buf, size, off);
 	if (!err && w < 0)
 		err = errno;
+	SHALE_CRASH_POINT("write");
 	freeze_leave(fs);
 	if (err)
 		fuse_reply_err(req, err);
@@ -411,6 +412,7 @@ void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_inf
 	int err = 0;
 	if (h->upper && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
 		err = errno;
+	SHALE_CRASH_POINT("fsync");
 	fuse_reply_err(req, err);
 }
 

@@ -339,6 +339,7 @@ static int seal_entry(struct sealer *z, int dfd, const char *name, const char *p
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return shale_err(errno, "%s: %s", path, strerror(errno));
 	report(z);
+	SHALE_CRASH_POINT("seal entry");
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
 		return moved_lower_dir ? 0 : shale_lb_add_whiteout(z->lb, path);
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {

@@ -47,6 +47,7 @@ void work_name(struct fs *fs, char out[64])
 
 int make_whiteout(struct fs *fs, int dirfd, const char *name)
 {
+	SHALE_CRASH_POINT("whiteout");
 	if (mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) == 0)
 		return 0;
 	if (errno != EEXIST)

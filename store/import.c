@@ -316,6 +316,7 @@ static int import_into(struct importer *im, const char *source)
 			ret = shale_err_prefix("import %s", source);
 			break;
 		}
+		SHALE_CRASH_POINT("entry imported");
 		if (im->disk && archive_entry_filetype(ae) == AE_IFDIR)
 			archive_read_disk_descend(im->a);
 		im->prog.entries++;

@@ -465,6 +465,7 @@ static int canon_copy(void *ctx, const char *path, const shale_entry *e)
 {
 	struct canon *c = ctx;
 	shale_store *s = c->lb->s;
+	SHALE_CRASH_POINT("entry copied under the layer id");
 	shale_entry ce;
 	canon_entry(c, e, &ce);
 	c->enc.len = 0;

@@ -185,6 +185,7 @@ int objw_put(objwriter *w, const void *data, size_t len, shale_id *digest)
 		return shale_err(e, "write object: %s", strerror(e));
 	}
 	close(fd);
+	SHALE_CRASH_POINT("object written");
 	p->d = *digest;
 	p->size = len;
 	w->n++;
@@ -203,6 +204,7 @@ int objw_flush(objwriter *w)
 		return 0;
 	if (syncfs(s->objdir_fd) < 0)
 		return shale_err(errno, "sync objects: %s", strerror(errno));
+	SHALE_CRASH_POINT("objects synced");
 	for (size_t i = 0; i < w->n; i++) {
 		char rel[40];
 		object_relpath(&w->p[i].d, rel);
@@ -213,6 +215,7 @@ int objw_flush(objwriter *w)
 		if (renameat(s->objdir_fd, w->p[i].tmp, s->objdir_fd, rel) < 0)
 			return shale_err(errno, "store object %s: %s", rel, strerror(errno));
 		w->p[i].tmp[0] = 0;
+		SHALE_CRASH_POINT("object renamed");
 	}
 	if (syncfs(s->objdir_fd) < 0)
 		return shale_err(errno, "sync objects: %s", strerror(errno));

@@ -114,7 +114,9 @@ int wtxn_begin(shale_store *s, MDB_txn **txn)
 
 int wtxn_commit(MDB_txn *txn)
 {
+	SHALE_CRASH_POINT("before commit");
 	int rc = mdb_txn_commit(txn);
+	SHALE_CRASH_POINT("after commit");
 	return rc ? mdb_fail(rc, "commit") : 0;
 }
 

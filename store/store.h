@@ -340,6 +340,16 @@ typedef struct shale_du_layer {
 } shale_du_layer;
 int shale_image_du(shale_store *s, const shale_id *image, shale_du_layer **out, size_t *count);
 
+/* ---- crash points (fault injection for the crash tests) ---------------------------------- */
+/* Built with -DSHALE_FAULTS=ON, each SHALE_CRASH_POINT is a place where the
+ * crash tests may SIGKILL the process (store/crash.c); otherwise nothing. */
+#ifdef SHALE_FAULTS
+void shale_crash_point(const char *where);
+#define SHALE_CRASH_POINT(where) shale_crash_point(where)
+#else
+#define SHALE_CRASH_POINT(where) ((void)0)
+#endif
+
 /* ---- fsck ---------------------------------------------------------------------------------- */
 /* Check the whole store: every object's digest and size, every reference
  * (entries to objects and chunk lists, images to layers, tags to images,

@@ -818,6 +818,7 @@ static int build_stage(struct builder *b, size_t si, shale_id *result)
 		const struct df_instruction *in = &st->instructions[k];
 		t0 = now_s();
 		say(b, "Step %zu/%zu : %s\n", ++b->step, b->steps, in->original);
+		SHALE_CRASH_POINT("build step");
 		json_t *img = shale_image_get(cli_store(b->c), &cur);
 		json_t *config = json_object_get(img, "config");
 		struct scope sc = {config, &args};

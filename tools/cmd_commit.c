@@ -173,6 +173,7 @@ int cmd_commit(struct cli *c, int argc, char **argv)
 	frozen = freeze(s, ctr);
 	if (frozen == -2)
 		goto fail;
+	SHALE_CRASH_POINT("commit frozen");
 	struct progress pr;
 	progress_init(&pr, "Committing");
 	int r = shale_fs_seal(s, container_str(ctr, "upper"), &parent, &layer, import_progress, &pr);

@@ -133,6 +133,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
 				return 0; /* makes curl stop with CURLE_WRITE_ERROR */
 			}
 			done += (size_t)w;
+			SHALE_CRASH_POINT("blob data received");
 		}
 		r->received += len;
 		return len;
