@@ -563,6 +563,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		goto out;
 	if ((err = set_redirect(fs, src)) || (err = shield(fs, src, nd, newname)))
 		goto out;
+	SHALE_CRASH_POINT("rename prepared");
 	unsigned how;
 	struct stat wst;
 	bool onto_whiteout = !dst && fstatat(nd->ufd, newname, &wst, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -593,6 +594,7 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		if (err)
 			goto out;
 	}
+	SHALE_CRASH_POINT("renamed");
 	if (onto_whiteout && !src_lower && unlinkat(od->ufd, name, 0) < 0) {
 		err = errno;
 		goto out;
