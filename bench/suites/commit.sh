@@ -66,7 +66,7 @@ cmt() {   # ID ROUND: timed commit of the mounted upper, then umount
   n_img=$((n_img + 1))
   local target; target=$(commit_target "$MNT")
   sync
-  timeit commit_cmd "$target" "benchcommit/$1:r$2" || log "warning: $1 commit failed"
+  timeit commit_cmd "$target" "benchcommit/$(printf %s "$1" | tr A-Z a-z):r$2" || log "warning: $1 commit failed"
   rec_time "$1" shale "$2" "$LAST_T"
 }
 
