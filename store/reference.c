@@ -33,6 +33,11 @@ int shale_ref_normalize(const char *ref, char *out, size_t outlen)
 	pthread_once(&re_once, re_init);
 	if (!ref || !*ref)
 		return shale_err(EINVAL, "invalid reference format: empty name");
+	/* messages below show the reference: it must not break their line */
+	for (size_t i = 0; ref[i]; i++)
+		if ((unsigned char)ref[i] < 0x20 || ref[i] == 0x7f)
+			return shale_err(EINVAL, "invalid reference format: control character at byte %zu",
+					 i + 1);
 	if (strchr(ref, '@'))
 		return shale_err(EINVAL, "invalid reference format: digests are not supported here: %s",
 				 ref);

@@ -245,6 +245,19 @@ int bctx_glob(struct build_ctx *b, const char *operand, struct src_list *out, ch
 			snprintf(err, errlen, "no source files were specified (nothing matches %s)", operand);
 			return -1;
 		}
+		/* A match is followed like a named source: a symlink must stay beneath. */
+		for (size_t i = 0; i < out->n; i++) {
+			int fd = open_beneath(b, out->v[i], O_PATH);
+			if (fd == -EXDEV || fd == -ELOOP) {
+				snprintf(err, errlen,
+					 "forbidden path outside the build context: %s (matched by %s)",
+					 out->v[i], operand);
+				src_list_free(out);
+				return -1;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 		return 0;
 	}
 	int fd = open_beneath(b, p, O_PATH);

@@ -156,6 +156,7 @@ static void cache_put(struct builder *b, const char *key, const shale_id *image)
 	shale_id_hex(image, hex);
 	shale_now_rfc3339(now);
 	json_t *rec = json_pack("{s:s, s:s}", "image", hex, "created", now);
+	SHALE_CRASH_POINT("build cache record");
 	shale_table_put(cli_store(b->c), SHALE_T_CACHE, key, rec);
 	json_decref(rec);
 }
@@ -369,7 +370,8 @@ static int step_copy(struct builder *b, const struct df_instruction *x, const sh
 			src_list_free(&one);
 		}
 		if (bctx_digest(&b->ctx, &srcs, hex, b->err, sizeof b->err) < 0) {
-			shale_err(EIO, "%s", b->err);
+			shale_err(EIO, "%s:%u: %s failed: %s", x->file, x->line, df_command_name(x->cmd),
+				  b->err);
 			goto out;
 		}
 	}
@@ -676,6 +678,7 @@ static int step_run(struct builder *b, const struct df_instruction *x, const sha
 		shale_err(EIO, "cannot mount the build container");
 		goto remove;
 	}
+	SHALE_CRASH_POINT("build RUN mounted");
 	/* the image's Env, then the build args that it does not set */
 	size_t ne = json_array_size(json_object_get(config, "Env"));
 	image_env = calloc(ne + nb + 1, sizeof *image_env);
@@ -707,6 +710,7 @@ static int step_run(struct builder *b, const struct df_instruction *x, const sha
 	int status = RUNTIME_EXIT_SETUP;
 	fflush(NULL);
 	bool ran = runtime_run(&spec, &status, rerr, sizeof rerr) == 0;
+	SHALE_CRASH_POINT("build RUN ran");
 	if (devnull >= 0)
 		close(devnull);
 	runtime_user_free(&ru);
@@ -727,6 +731,7 @@ static int step_run(struct builder *b, const struct df_instruction *x, const sha
 	if (shale_fs_seal(s, container_str(ctr, "upper"), parent, &layer, NULL, NULL) < 0 ||
 	    child_image(b, parent, NULL, &layer, by, out) < 0)
 		goto remove;
+	SHALE_CRASH_POINT("build RUN image stored");
 	cache_put(b, ck, out);
 	r = 0;
 	say(b, "Removing intermediate container %s\n", id12);

@@ -107,3 +107,58 @@ for l in sys.stdin:
 	done
 	unmount_all
 }
+
+# store_restore for a store with nothing to keep (STORE_KEEP empty): the whole
+# directory at once, two processes instead of one per entry. Unmount first
+# (crash_unmount_all): rm would go through a live mount.
+store_restore_all() {
+	rm -rf "$SHALE_ROOT"
+	cp -a --sparse=always "$T/snap/." "$SHALE_ROOT"
+}
+
+# Whether anything is mounted below $T (a killed command's daemon), read
+# without starting a process.
+crash_mounted() {
+	local dev mnt rest
+	while read -r dev mnt rest; do
+		[[ "$mnt" == "$T"/* ]] && return 0
+	done </proc/self/mounts
+	return 1
+}
+
+# check_fsck, also setting FSCK_TAGS to the number of tags fsck counted (a
+# tag that a crash may or may not have left, without one more process).
+check_fsck_tags() {
+	local out rc=0
+	out=$(shale fsck 2>&1) || rc=$?
+	[ "$rc" -eq 0 ] || fail "after a crash at $CRASH_WHERE: shale fsck failed ($rc):
+$out"
+	[[ "$out" =~ ([0-9]+)\ tags ]] || fail "fsck did not count tags: $out"
+	FSCK_TAGS=${BASH_REMATCH[1]}
+}
+
+# crash_unmount_all for a store that store_restore_all resets anyway: only the
+# mounts below $T (fusermount ends their daemons), not the store's records of
+# them, one process a mount (a killed build has one: no nesting).
+crash_unmount_quick() {
+	local dev mnt rest
+	while read -r dev mnt rest; do
+		[[ "$mnt" == "$T"/* ]] || continue
+		mnt=${mnt//\\040/ }
+		fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+	done </proc/self/mounts
+}
+
+# crash_at without a process of its own (rm, cat): for tests whose rounds are
+# dominated by process starts. Same results: CRASHED, CRASH_WHERE, CRASH_RC.
+crash_at_quick() {
+	local n=$1 rc=0
+	shift
+	printf '\0\0\0\0\0\0\0\0' >"$CRASH_FILE"
+	: >"$CRASH_FILE.where"
+	SHALE_CRASH_AT=$n "$@" >"$T/crash.out" 2>&1 || rc=$?
+	CRASH_WHERE=
+	read -r CRASH_WHERE <"$CRASH_FILE.where" || true
+	if [ -n "$CRASH_WHERE" ]; then CRASHED=1; else CRASHED=0; fi
+	CRASH_RC=$rc
+}

@@ -96,11 +96,16 @@ static void test_manifest(void **state)
 		"{\"schemaVersion\":2,\"schemaVersion\":2}",
 		"{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\"}",
 		"{\"schemaVersion\":2,\"config\":{\"digest\":\"" D("1") "\",\"size\":1.5},\"layers\":[]}",
+		/* found by fuzzing: strings from the document are shown on one line */
+		"{\"schemaVersion\":2,\"mediaType\":\"a\\nb\\u001b[2J\"}",
+		"{\"schemaVersion\":2,\"config\":{\"digest\":\"x:\\n\",\"size\":1},\"layers\":[]}",
+		"{\"a\":\"b\\\n\"}", /* jansson's message quotes the bad token, newline and all */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(oci_manifest_parse(bad[i], strlen(bad[i]), &m), -1);
 		assert_int_equal(shale_errcode(), EINVAL);
 		assert_true(strlen(shale_errmsg()) > 0);
+		assert_null(strpbrk(shale_errmsg(), "\n\x1b"));
 	}
 	assert_int_equal(oci_manifest_parse(NULL, 0, &m), -1);
 }
@@ -126,6 +131,13 @@ static void test_index(void **state)
 	char ref[512];
 	assert_int_equal(oci_familiar_ref(x.manifests[1].image_name, ref, sizeof ref), 0);
 	assert_string_equal(ref, "app:1");
+	/* found by fuzzing: "library/" is dropped only before a one-component name */
+	assert_int_equal(oci_familiar_ref("docker.io/library/m/app:2", ref, sizeof ref), 0);
+	assert_string_equal(ref, "library/m/app:2");
+	assert_int_equal(oci_familiar_ref("docker.io/library/busybox", ref, sizeof ref), 0);
+	assert_string_equal(ref, "busybox:latest");
+	assert_int_equal(oci_familiar_ref("index.docker.io/a.b/c:1", ref, sizeof ref), 0);
+	assert_string_equal(ref, "docker.io/a.b/c:1");
 	oci_index_free(&x);
 	assert_int_equal(oci_detect_kind(NULL, idx, strlen(idx)), OCI_KIND_INDEX);
 	static const char *const bad[] = {
@@ -295,7 +307,18 @@ static void test_references(void **state)
 	assert_int_equal(reg_ref_parse("quay.io/a/b/c:v@" D("f"), &r), 0);
 	assert_string_equal(r.repo, "a/b/c");
 	assert_string_equal(r.tag, "v");
-	static const char *const bad[] = {"", "Upper/Case", "a@sha256:12", "host:5000/a:bad tag", "a/:x"};
+	/* found by fuzzing: library/m/app is not m/app */
+	assert_int_equal(reg_ref_parse("docker.io/library/m/app", &r), 0);
+	assert_string_equal(r.repo, "library/m/app");
+	assert_string_equal(r.local, "library/m/app:latest");
+	assert_int_equal(reg_ref_parse("docker.io/a.b/c:1", &r), 0);
+	assert_string_equal(r.host, "registry-1.docker.io");
+	assert_string_equal(r.local, "docker.io/a.b/c:1"); /* a.b/c:1 would be registry a.b */
+	static const char *const bad[] = {"", "Upper/Case", "a@sha256:12", "host:5000/a:bad tag", "a/:x",
+					  /* found by fuzzing: an empty tag is not "latest" */
+					  "busybox:", "host:5000/a:", "a:@" D("a"),
+					  /* an image id is no name to tag (shale_ref_normalize) */
+					  D("0") + 7};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
 		assert_int_equal(reg_ref_parse(bad[i], &r), -1);
 }

@@ -479,10 +479,12 @@ static void test_references(void **state)
 		assert_string_equal(out, ok[i].want);
 	}
 	const char *bad[] = {"", "Busybox", "a:", "a:-x", "a//b", "-a", "a-", "a:b:c", "a b",
-			     "a@sha256:00", "a..b", "/a", "a/", ":tag"};
+			     "a@sha256:00", "a..b", "/a", "a/", ":tag", "a\nb:c", "a:b\x1b[2J"};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		assert_int_equal(shale_ref_normalize(bad[i], out, sizeof out), -1);
 		assert_int_equal(shale_errcode(), EINVAL);
+		/* found by fuzzing: the message, which shows the reference, is one line */
+		assert_null(strpbrk(shale_errmsg(), "\n\x1b"));
 	}
 	char longtag[200];
 	memset(longtag, 'a', sizeof longtag);

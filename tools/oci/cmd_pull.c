@@ -164,7 +164,11 @@ static int pull(struct pull *p)
 	shale_id old, image;
 	bool had = p->ref.tag[0] && shale_tag_get(p->s, p->ref.local, &old) == 0;
 	if (ingest_commit(&ig, top, &image) < 0) {
-		if (strstr(shale_errmsg(), "diff_id mismatch")) /* never use those blobs again */
+		/* A diff_id mismatch or content the importer refuses (EINVAL: a hostile or
+		 * broken layer) fails the same way every time: never use those blobs again.
+		 * I/O errors (a full disk) keep them for the next attempt. */
+		int code = shale_errcode();
+		if (code == EINVAL || code == ENAMETOOLONG || strstr(shale_errmsg(), "diff_id mismatch"))
 			for (size_t i = 0; i < ig.n; i++)
 				if (!ig.l[i].have)
 					blobdir_remove(p->s, ig.l[i].blob.digest);
@@ -173,10 +177,18 @@ static int pull(struct pull *p)
 	bars_finish(&bars);
 	if (p->ref.tag[0] && shale_tag_set(p->s, p->ref.local, &image) < 0)
 		goto out;
+	SHALE_CRASH_POINT("pull tagged");
 	blobcache_config_put(p->s, m.config.digest, cfg, cfg_len);
 	for (size_t i = 0; i < ig.n; i++) {
-		if (!ig.l[i].verified)
+		if (!ig.l[i].verified) {
+			/* a layer we have: its blob, if a pull killed after importing it
+			 * left one, is of no more use (a .partial may be another pull's) */
+			char *left = blobdir_path(p->s, ig.l[i].blob.digest);
+			if (left)
+				unlink(left);
+			free(left);
 			continue;
+		}
 		blobcache_note_repo(p->s, &ig.l[i].blob, repo);
 		blobdir_remove(p->s, ig.l[i].blob.digest); /* in the store now */
 	}

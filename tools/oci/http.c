@@ -41,6 +41,7 @@ void http_req_init(struct http_req *r, const char *method, const char *url, size
 	r->url = url;
 	r->body_fd = -1;
 	r->out_fd = -1;
+	r->out_max = -1;
 	r->max_body = max;
 }
 
@@ -63,6 +64,7 @@ struct xfer {
 	uint64_t sent;
 	int werr;
 	bool too_big;
+	uint64_t limit; /* the limit a too big body went past */
 };
 
 static size_t on_header(char *buf, size_t size, size_t n, void *ctx)
@@ -123,6 +125,12 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
 		/* out_off is where a partial response (206) starts; a whole one starts at 0 */
 		uint64_t base = status == 206 ? x->req->out_off : 0;
 		size_t done = 0;
+		/* A body longer than the blob can be is cut, not written to the disk's end. */
+		if (x->req->out_max >= 0 && base + r->received + len > (uint64_t)x->req->out_max) {
+			x->too_big = true;
+			x->limit = (uint64_t)x->req->out_max;
+			return 0;
+		}
 		while (done < len) {
 			ssize_t w = pwrite(x->req->out_fd, buf + done, len - done,
 					   (off_t)(base + r->received + done));
@@ -141,12 +149,21 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ctx)
 	size_t max = x->req->out_fd >= 0 ? 65536 : x->req->max_body;
 	if (r->body_len + len > max) {
 		x->too_big = true;
+		x->limit = max;
 		return 0;
 	}
-	char *nb = realloc(r->body, r->body_len + len + 1);
-	if (!nb)
-		return 0;
-	r->body = nb;
+	if (r->body_len + len + 1 > r->body_cap) {
+		/* doubling: curl hands over a few kilobytes at a time, and copying the
+		 * whole body at each of them made a 4 MiB one take seconds */
+		size_t cap = r->body_cap ? r->body_cap : 16384;
+		while (cap < r->body_len + len + 1)
+			cap *= 2;
+		char *nb = realloc(r->body, cap);
+		if (!nb)
+			return 0;
+		r->body = nb;
+		r->body_cap = cap;
+	}
 	memcpy(r->body + r->body_len, buf, len);
 	r->body_len += len;
 	r->body[r->body_len] = 0;
@@ -312,12 +329,14 @@ int http_do(struct http *h, const struct http_req *q, struct http_resp *r)
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	r->sent = x.sent;
 	r->curl_code = (int)rc;
+	r->too_big = x.too_big;
 	if (rc == CURLE_OK)
 		return 0;
 	if (x.werr)
 		snprintf(r->error, sizeof r->error, "%s", strerror(x.werr));
 	else if (x.too_big)
-		snprintf(r->error, sizeof r->error, "response larger than %zu bytes", q->max_body);
+		snprintf(r->error, sizeof r->error, "response larger than %llu bytes",
+			 (unsigned long long)x.limit);
 	else
 		snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	/* the URL without its query (upload state tokens say nothing to a user) */

@@ -31,6 +31,7 @@ struct http_req {
 	 * at 0), else to memory */
 	int out_fd; /* -1: memory, at most max_body bytes */
 	uint64_t out_off;
+	int64_t out_max; /* out_fd: the file never grows beyond this (-1: no limit) */
 	size_t max_body;
 	oci_bytes_fn progress; /* bytes sent or received, plus progress_base */
 	void *pctx;
@@ -43,9 +44,10 @@ struct http_resp {
 	char error[256];
 	char *location, *content_type, *digest, *www_auth, *range, *content_range;
 	char *body;
-	size_t body_len;
+	size_t body_len, body_cap;
 	uint64_t received; /* body bytes received (into out_fd too) */
 	uint64_t sent;
+	bool too_big; /* the body went past max_body or out_max: the transfer was cut */
 };
 
 int http_init(struct http *h, bool insecure);

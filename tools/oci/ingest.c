@@ -163,6 +163,7 @@ int ingest_commit(struct ingest *ig, const char *digest, shale_id *image)
 				  i + 1, label, l->blob.diff_id, feed.diff_id);
 			goto out;
 		}
+		SHALE_CRASH_POINT("layer ingested");
 		if (ig->bars)
 			bars_status(ig->bars, ig->bar0 + i, ig->done_status);
 	}
@@ -179,6 +180,7 @@ int ingest_commit(struct ingest *ig, const char *digest, shale_id *image)
 	json_decref(img);
 	if (ret < 0)
 		goto out;
+	SHALE_CRASH_POINT("ingested image stored");
 	for (size_t i = 0; i < ig->n; i++) {
 		/* Only what we checked ourselves becomes a hint for later commands. */
 		if (ig->l[i].verified)

@@ -48,6 +48,22 @@ bool oci_layer_media_ok(const char *mt)
 
 /* ---- parsing helpers ---- */
 
+/* A string from a document, fit for a one-line message: at most 160 bytes, control
+ * characters (a registry may send "\n" or terminal escapes) shown as '?'. */
+struct shown {
+	char s[JSON_ERROR_TEXT_LENGTH + 1];
+};
+
+static struct shown shown(const char *s)
+{
+	struct shown o;
+	size_t i = 0;
+	for (; s && s[i] && i < sizeof o.s - 1; i++)
+		o.s[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	o.s[i] = 0;
+	return o;
+}
+
 static json_t *load(const char *buf, size_t len, const char *what)
 {
 	json_error_t je;
@@ -55,7 +71,7 @@ static json_t *load(const char *buf, size_t len, const char *what)
 		return shale_err(EINVAL, "%s: empty document", what), NULL;
 	json_t *j = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
 	if (!j) {
-		shale_err(EINVAL, "%s: malformed JSON: %s (line %d)", what, je.text, je.line);
+		shale_err(EINVAL, "%s: malformed JSON: %s (line %d)", what, shown(je.text).s, je.line);
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -104,9 +120,9 @@ static int desc_parse(json_t *j, struct oci_desc *d, const char *what)
 		return shale_err(EINVAL, "%s: descriptor without a digest", what);
 	if (!oci_digest_valid(dg)) {
 		if (!strncmp(dg, "sha256:", 7) || !strchr(dg, ':'))
-			return shale_err(EINVAL, "%s: invalid digest '%.80s'", what, dg);
+			return shale_err(EINVAL, "%s: invalid digest '%.80s'", what, shown(dg).s);
 		return shale_err(EINVAL, "%s: unsupported digest algorithm in '%.80s' (only sha256)",
-				 what, dg);
+				 what, shown(dg).s);
 	}
 	json_t *sz = json_object_get(j, "size");
 	if (!json_is_integer(sz) || json_integer_value(sz) < 0)
@@ -173,7 +189,7 @@ int oci_index_parse(const char *buf, size_t len, struct oci_index *out)
 	if (schema_version_2(j, "index") < 0)
 		goto out;
 	if (mt && strcmp(mt, OCI_MT_INDEX) && strcmp(mt, DOCKER_MT_LIST)) {
-		shale_err(EINVAL, "index: unexpected mediaType '%.100s'", mt);
+		shale_err(EINVAL, "index: unexpected mediaType '%.100s'", shown(mt).s);
 		goto out;
 	}
 	if (!json_is_array(arr)) {
@@ -236,7 +252,7 @@ int oci_manifest_parse(const char *buf, size_t len, struct oci_manifest *out)
 		goto out;
 	const char *mt = json_string_value(json_object_get(j, "mediaType"));
 	if (mt && strcmp(mt, OCI_MT_MANIFEST) && strcmp(mt, DOCKER_MT_MANIFEST)) {
-		shale_err(EINVAL, "manifest: unsupported mediaType '%.100s'", mt);
+		shale_err(EINVAL, "manifest: unsupported mediaType '%.100s'", shown(mt).s);
 		goto out;
 	}
 	out->media_type = strdup(mt ? mt : OCI_MT_MANIFEST);
@@ -244,7 +260,7 @@ int oci_manifest_parse(const char *buf, size_t len, struct oci_manifest *out)
 		goto out;
 	const char *cmt = out->config.media_type;
 	if (cmt && strcmp(cmt, OCI_MT_CONFIG) && strcmp(cmt, DOCKER_MT_CONFIG)) {
-		shale_err(EINVAL, "manifest: not an image (config mediaType '%.100s')", cmt);
+		shale_err(EINVAL, "manifest: not an image (config mediaType '%.100s')", shown(cmt).s);
 		goto out;
 	}
 	if (out->config.size > (int64_t)OCI_CONFIG_MAX) {
@@ -270,7 +286,7 @@ int oci_manifest_parse(const char *buf, size_t len, struct oci_manifest *out)
 		out->n++;
 		if (!oci_layer_media_ok(d->media_type)) {
 			shale_err(EINVAL, "manifest: layer %zu has unsupported mediaType '%.100s'", i,
-				  d->media_type ? d->media_type : "(none)");
+				  d->media_type ? shown(d->media_type).s : "(none)");
 			goto out;
 		}
 	}
@@ -379,7 +395,7 @@ int docker_manifest_parse(const char *buf, size_t len, struct docker_manifest *o
 	json_t *j = buf ? json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je) : NULL;
 	if (!j)
 		return shale_err(EINVAL, "manifest.json: malformed JSON: %s",
-				 buf ? je.text : "empty document");
+				 buf ? shown(je.text).s : "empty document");
 	int ret = -1;
 	if (!json_is_array(j) || json_array_size(j) == 0 || json_array_size(j) > OCI_MAX_LAYERS) {
 		shale_err(EINVAL, "manifest.json: not a non-empty array of images");
@@ -547,8 +563,20 @@ int oci_familiar_ref(const char *ref, char *out, size_t len)
 					  "docker.io/", "index.docker.io/"};
 	for (size_t i = 0; i < sizeof hub / sizeof *hub; i++) {
 		size_t n = strlen(hub[i]);
-		if (!strncmp(ref, hub[i], n) && ref[n]) {
+		/* "library/" goes only before a one-component name (Docker's FamiliarName) */
+		if (!strncmp(ref, hub[i], n) && ref[n] && (i >= 2 || !strchr(ref + n, '/'))) {
 			ref += n;
+			/* docker.io/a.b/c is not a.b/c, which reads as registry a.b (as
+			 * reg_ref_parse names it) */
+			size_t first = strcspn(ref, "/");
+			if (i >= 2 && ref[first] == '/' &&
+			    (memchr(ref, '.', first) || memchr(ref, ':', first) ||
+			     (first == 9 && !strncmp(ref, "localhost", 9)))) {
+				char full[600];
+				if ((size_t)snprintf(full, sizeof full, "docker.io/%s", ref) >= sizeof full)
+					return shale_err(EINVAL, "invalid reference format: too long");
+				return shale_ref_normalize(full, out, len);
+			}
 			break;
 		}
 	}

@@ -24,6 +24,11 @@ int reg_ref_parse(const char *s, struct reg_ref *out)
 		return shale_err(EINVAL, "invalid reference format: empty name");
 	if (strlen(s) >= sizeof name)
 		return shale_err(EINVAL, "invalid reference format: too long");
+	/* messages below show the reference: it must not break their line */
+	for (size_t i = 0; s[i]; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return shale_err(EINVAL, "invalid reference format: control character at byte %zu",
+					 i + 1);
 	snprintf(name, sizeof name, "%s", s);
 	char *at = strchr(name, '@');
 	if (at) {
@@ -49,6 +54,8 @@ int reg_ref_parse(const char *s, struct reg_ref *out)
 	char *colon = strrchr(path, ':');
 	if (colon) {
 		*colon = 0;
+		if (!colon[1])
+			return shale_err(EINVAL, "invalid reference format: empty tag in %.256s", s);
 		if (put(out->tag, sizeof out->tag, colon + 1) < 0)
 			return -1;
 	} else if (!at) {
@@ -67,9 +74,22 @@ int reg_ref_parse(const char *s, struct reg_ref *out)
 	if (shale_ref_normalize(full, norm, sizeof norm) < 0)
 		return shale_err(EINVAL, "invalid reference format: %s", s);
 	if (hub) {
-		const char *short_repo = !strncmp(out->repo, "library/", 8) ? out->repo + 8 : out->repo;
-		snprintf(out->local, sizeof out->local, "%.250s:%.129s", short_repo,
-			 out->tag[0] ? out->tag : "latest");
+		/* Docker's familiar name: "library/" goes only before a one-component name
+		 * (library/m/app is not m/app) */
+		const char *short_repo = !strncmp(out->repo, "library/", 8) && !strchr(out->repo + 8, '/')
+						 ? out->repo + 8
+						 : out->repo;
+		/* ... and docker.io/ stays before a first component that would read as a
+		 * registry (docker.io/a.b/c is not a.b/c) */
+		size_t first = strcspn(short_repo, "/");
+		bool hostlike = short_repo[first] == '/' &&
+				(memchr(short_repo, '.', first) || memchr(short_repo, ':', first) ||
+				 (first == 9 && !strncmp(short_repo, "localhost", 9)));
+		snprintf(out->local, sizeof out->local, "%s%.250s:%.129s",
+			 hostlike ? "docker.io/" : "", short_repo, out->tag[0] ? out->tag : "latest");
+		/* the short name must be one shale can tag: not 64 hex digits (an image id) */
+		if (shale_ref_normalize(out->local, norm, sizeof norm) < 0)
+			return -1;
 	} else {
 		put(out->local, sizeof out->local, norm);
 	}

@@ -155,7 +155,8 @@ static int call(struct registry *r, struct http_req *q, struct http_resp *resp)
 			struct http_resp keep = {.curl_code = resp->curl_code,
 						 .received = resp->received,
 						 .sent = resp->sent,
-						 .status = resp->status};
+						 .status = resp->status,
+						 .too_big = resp->too_big};
 			http_resp_free(resp);
 			*resp = keep;
 			return -1;
@@ -345,6 +346,7 @@ static int finish_blob(int fd, const char *digest, int64_t size, const char *fin
 	 * is found there, not trusted. */
 	if (rename(partial, final) < 0)
 		return shale_err(errno, "%s: %s", final, strerror(errno));
+	SHALE_CRASH_POINT("blob committed");
 	return 0;
 }
 
@@ -389,6 +391,7 @@ int registry_fetch_blob(struct registry *r, const char *digest, int64_t size, co
 		q.follow = true;
 		q.out_fd = fd;
 		q.out_off = have;
+		q.out_max = size; /* a registry that sends more is cut off (-1: size unknown) */
 		if (have) {
 			snprintf(range, sizeof range, "bytes=%llu-", (unsigned long long)have);
 			q.range = range;
@@ -405,6 +408,14 @@ int registry_fetch_blob(struct registry *r, const char *digest, int64_t size, co
 			if (ftruncate(fd, (off_t)resp.received) < 0)
 				rc = -1;
 			have = 0;
+		}
+		if (rc < 0 && resp.too_big && (resp.status == 200 || resp.status == 206)) {
+			/* longer than the manifest says: never resume from those bytes */
+			http_resp_free(&resp);
+			unlink(partial);
+			shale_err_prefix("blob %s: the registry sent more than its %lld bytes", digest,
+					 (long long)size);
+			goto out;
 		}
 		if (rc < 0) { /* what came stays in the partial file, for the next attempt */
 			uint64_t now = have + resp.received;
