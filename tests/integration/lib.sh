@@ -14,8 +14,13 @@ shale() { "$SHALE" "$@"; }
 
 # Debian's python3 (.ci/packages installs it) rather than a version manager's
 # shim earlier in PATH, which costs 0.3 s a start: the crash tests start it
-# hundreds of times.
-if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
+# hundreds of times. A link in PATH, not a shell function: `python3 ... &` must
+# give $! the python process itself, which the cleanup kills.
+if [ -x /usr/bin/python3 ]; then
+	mkdir -p "$T/bin"
+	ln -s /usr/bin/python3 "$T/bin/python3"
+	export PATH=$T/bin:$PATH
+fi
 
 # Sanitizer reports of every shale process, daemons included (their stderr is
 # gone), land in $T; any report fails the test.
