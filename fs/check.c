@@ -96,7 +96,7 @@ static void check_dir(struct checker *k, int dfd, const char *path, int depth)
 		char p[PROC_AT_MAX];
 		uint8_t v[16];
 		at_path(dfd, de->d_name, p);
-		ssize_t on = lgetxattr(p, XATTR_ORIGIN, v, sizeof v);
+		ssize_t on = marker_get(p, false, X_ORIGIN, v, sizeof v);
 		if (on >= 0 && on != 8)
 			problem(k, sub, "origin marker of %zd bytes", on);
 		if (S_ISREG(st.st_mode)) {

@@ -24,7 +24,8 @@
 
 /* xattrs through `path`: a following call for non-symlinks (a proc fd path),
  * l* for anything named in a directory. */
-static int set_xattrs(const char *path, bool follow, const shale_entry *e, uint64_t origin)
+static int set_xattrs(struct fs *fs, const char *path, bool follow, const shale_entry *e,
+		      uint64_t origin)
 {
 	int (*set)(const char *, const char *, const void *, size_t, int) =
 		follow ? setxattr : lsetxattr;
@@ -41,7 +42,7 @@ static int set_xattrs(const char *path, bool follow, const shale_entry *e, uint6
 		uint8_t v[8];
 		for (int i = 0; i < 8; i++)
 			v[i] = (uint8_t)(origin >> (8 * i));
-		if (set(path, XATTR_ORIGIN, v, 8, 0) < 0)
+		if (set(path, XNAME(fs, X_ORIGIN), v, 8, 0) < 0)
 			return errno;
 	}
 	return 0;
@@ -49,15 +50,16 @@ static int set_xattrs(const char *path, bool follow, const shale_entry *e, uint6
 
 /* Owner, then mode (chown clears setuid bits), xattrs, times, of an object
  * named `name` in dirfd. */
-static int set_meta_at(int dirfd, const char *name, const shale_entry *e, uint64_t origin)
+static int set_meta_at(struct fs *fs, int dirfd, const char *name, const shale_entry *e,
+		       uint64_t origin)
 {
 	char path[PROC_AT_MAX];
 	at_path(dirfd, name, path);
-	if (fchownat(dirfd, name, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fchownat(dirfd, name, map_uid(fs, e->uid), map_gid(fs, e->gid), AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
 	if (e->type != SHALE_LNK && fchmodat(dirfd, name, e->mode & 07777, 0) < 0)
 		return errno;
-	int err = set_xattrs(path, false, e, origin);
+	int err = set_xattrs(fs, path, false, e, origin);
 	if (err)
 		return err;
 	struct timespec ts[2] = {e->mtime, e->mtime};
@@ -71,9 +73,12 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 		return errno;
 	char path[32];
 	proc_path(fd, path);
-	int err = fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode & 07777) < 0 ? errno : 0;
+	int err = fchown(fd, map_uid(fs, e->uid), map_gid(fs, e->gid)) < 0 ||
+			  fchmod(fd, e->mode & 07777) < 0
+		  ? errno
+		  : 0;
 	if (!err)
-		err = set_xattrs(path, true, e, n->ino);
+		err = set_xattrs(fs, path, true, e, n->ino);
 	if (!err && (e->flags & SHALE_F_INLINE)) {
 		if (pwrite(fd, e->data, e->data_len, 0) != (ssize_t)e->data_len)
 			err = errno ? errno : EIO;
@@ -83,7 +88,7 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 		p.nchunks = (uint32_t)((e->size + SHALE_CHUNK_SIZE - 1) / SHALE_CHUNK_SIZE);
 		if (p.nchunks <= MAX_PARTIAL_CHUNKS) {
 			p.bits = calloc((p.nchunks + 7) / 8, 1);
-			err = partial_store(fd, &p);
+			err = partial_store(fs, fd, &p);
 			free(p.bits);
 			if (!err && ftruncate(fd, (off_t)e->size) < 0)
 				err = errno;
@@ -133,7 +138,7 @@ static int copy_up_other(struct fs *fs, struct node *n, const shale_entry *e, in
 	}
 	if (r < 0)
 		return errno;
-	int err = set_meta_at(fs->work_fd, tmp, e, e->type == SHALE_DIR ? 0 : n->ino);
+	int err = set_meta_at(fs, fs->work_fd, tmp, e, e->type == SHALE_DIR ? 0 : n->ino);
 	if (!err && renameat2(fs->work_fd, tmp, pfd, n->name, RENAME_NOREPLACE) < 0)
 		err = errno;
 	if (err) {
@@ -290,14 +295,14 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 		if (all) {
 			char path[32];
 			proc_path(n->ufd, path);
-			if (removexattr(path, XATTR_COPYUP) < 0 && errno != ENODATA)
+			if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
 				err = errno;
 			else {
 				partial_free(p);
 				n->part = NULL;
 			}
 		} else {
-			err = partial_store(n->ufd, p);
+			err = partial_store(fs, n->ufd, p);
 		}
 	}
 	if (wfd >= 0)
@@ -322,11 +327,11 @@ int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size)
 			if (p->limit == 0) {
 				char path[32];
 				proc_path(n->ufd, path);
-				if (removexattr(path, XATTR_COPYUP) < 0 && errno != ENODATA)
+				if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
 					return errno;
 				partial_free(p);
 				n->part = NULL;
-			} else if ((err = partial_store(n->ufd, p))) {
+			} else if ((err = partial_store(fs, n->ufd, p))) {
 				return err;
 			}
 		}

@@ -91,7 +91,8 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 		}
 		struct stat st;
 		if (err != EEXIST || over_whiteout ||
-		    fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !is_whiteout(&st))
+		    fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !upper_is_whiteout(dir->ufd, name, &st))
 			break;
 		/* a whiteout is there: make it aside, then trade places */
 		over_whiteout = true;
@@ -108,7 +109,7 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 	if (!err && kind == K_DIR && over_whiteout) {
 		char path[PROC_AT_MAX];
 		at_path(at, where, path);
-		if (lsetxattr(path, XATTR_OPAQUE, "y", 1, 0) < 0)
+		if (lsetxattr(path, XNAME(fs, X_OPAQUE), "y", 1, 0) < 0)
 			err = errno;
 	}
 	if (!err && fd < 0 && (fd = openat(at, where, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
@@ -246,7 +247,7 @@ void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *n
 	if (!err) {
 		struct stat st;
 		bool over_whiteout = fstatat(dir->ufd, newname, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-				     is_whiteout(&st);
+				     upper_is_whiteout(dir->ufd, newname, &st);
 		char tmp[64];
 		work_name(fs, tmp);
 		int at = over_whiteout ? fs->work_fd : dir->ufd;
@@ -331,13 +332,15 @@ static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 			return errno;
 		}
 		struct dirent *de;
+		bool xwh = upper_has_xwhiteouts(d->ufd);
 		while ((de = readdir(dir)) && *empty) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			struct stat st;
-			bool maybe_wh = de->d_type == DT_CHR || de->d_type == DT_UNKNOWN;
+			bool maybe_wh = de->d_type == DT_CHR || de->d_type == DT_UNKNOWN ||
+					(xwh && de->d_type == DT_REG);
 			if (maybe_wh && fstatat(d->ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    is_whiteout(&st))
+			    upper_is_whiteout(d->ufd, de->d_name, &st))
 				names_add(&whiteouts, de->d_name);
 			else
 				*empty = false;
@@ -361,7 +364,7 @@ static bool exists_in_upper(struct node *dir, const char *name)
 {
 	struct stat st;
 	return dir->ufd >= 0 && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	       !is_whiteout(&st);
+	       !upper_is_whiteout(dir->ufd, name, &st);
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -380,7 +383,7 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	bool lower = lower_has(fs, dir, name, &a);
 	bool upper = dir->ufd >= 0 && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	int err = 0;
-	if (upper && is_whiteout(&st))
+	if (upper && upper_is_whiteout(dir->ufd, name, &st))
 		err = ENOENT;
 	else if (!upper && !lower)
 		err = ENOENT;
@@ -411,8 +414,9 @@ static int remove_upper_dir(struct fs *fs, struct node *dir, const char *name, b
 	char tmp[64];
 	work_name(fs, tmp);
 	if (whiteout) {
-		if (mknodat(fs->work_fd, tmp, S_IFCHR, makedev(0, 0)) < 0)
-			return errno;
+		int err = whiteout_at(fs, fs->work_fd, tmp, dir->ufd);
+		if (err)
+			return err;
 		if (renameat2(fs->work_fd, tmp, dir->ufd, name, RENAME_EXCHANGE) < 0) {
 			int e = errno;
 			unlinkat(fs->work_fd, tmp, 0);
@@ -482,7 +486,7 @@ static int set_redirect(struct fs *fs, struct node *n)
 	strcpy(abs + 1, path);
 	char p[32];
 	proc_path(n->ufd, p);
-	int err = setxattr(p, XATTR_REDIRECT, abs, strlen(abs), 0) < 0 ? errno : 0;
+	int err = setxattr(p, XNAME(fs, X_REDIRECT), abs, strlen(abs), 0) < 0 ? errno : 0;
 	free(abs);
 	free(path);
 	return err;
@@ -496,7 +500,7 @@ static int shield(struct fs *fs, struct node *n, struct node *dir, const char *n
 		return 0;
 	char p[32];
 	proc_path(n->ufd, p);
-	if (setxattr(p, XATTR_OPAQUE, "y", 1, 0) < 0)
+	if (setxattr(p, XNAME(fs, X_OPAQUE), "y", 1, 0) < 0)
 		return errno;
 	n->opaque = true;
 	return 0;
@@ -567,13 +571,15 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	unsigned how;
 	struct stat wst;
 	bool onto_whiteout = !dst && fstatat(nd->ufd, newname, &wst, AT_SYMLINK_NOFOLLOW) == 0 &&
-			     is_whiteout(&wst);
+			     upper_is_whiteout(nd->ufd, newname, &wst);
 	if (flags & RENAME_EXCHANGE) {
 		if ((err = copy_up(fs, dst)) || (err = set_redirect(fs, dst)) ||
 		    (err = shield(fs, dst, od, name)))
 			goto out;
 		how = RENAME_EXCHANGE;
 	} else if (onto_whiteout) {
+		if (src_lower && (err = mark_xwhiteouts(fs, od->ufd)))
+			goto out;
 		/* trade places with the whiteout (a directory cannot replace it, nor
 		 * can NOREPLACE): it lands at the old name, where it is kept if
 		 * something below needs hiding */
@@ -581,9 +587,14 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 	} else {
 		if (dst && dst->type == SHALE_DIR && exists_in_upper(nd, newname))
 			upper_clear_dir(dst->ufd >= 0 ? dst->ufd : nd->ufd); /* only whiteouts */
-		how = (flags & RENAME_NOREPLACE) | (src_lower ? RENAME_WHITEOUT : 0);
+		/* RENAME_WHITEOUT makes a device: root only (the fallback below) */
+		how = (flags & RENAME_NOREPLACE) | (src_lower && !fs->userx ? RENAME_WHITEOUT : 0);
 	}
-	if (renameat2(od->ufd, name, nd->ufd, newname, how) < 0) {
+	if (renameat2(od->ufd, name, nd->ufd, newname, how) == 0) {
+		if (src_lower && fs->userx && how == (flags & RENAME_NOREPLACE) &&
+		    (err = make_whiteout(fs, od->ufd, name)))
+			goto out;
+	} else {
 		err = errno;
 		if (err == EINVAL && (how & RENAME_WHITEOUT)) {
 			/* a filesystem without RENAME_WHITEOUT: rename, then whiteout */

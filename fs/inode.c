@@ -156,15 +156,15 @@ void node_forget(struct fs *fs, struct node *n, uint64_t nlookup)
 	pthread_mutex_unlock(&fs->table_mu);
 }
 
-void vattr_to_stat(const shale_vattr *a, uint64_t ino, struct stat *st)
+void vattr_to_stat(const struct fs *fs, const shale_vattr *a, uint64_t ino, struct stat *st)
 {
 	shale_entry e = {.type = a->type, .mode = a->mode};
 	memset(st, 0, sizeof *st);
 	st->st_ino = ino;
 	st->st_mode = shale_entry_st_mode(&e);
 	st->st_nlink = a->nlink;
-	st->st_uid = a->uid;
-	st->st_gid = a->gid;
+	st->st_uid = map_uid(fs, a->uid);
+	st->st_gid = map_gid(fs, a->gid);
 	st->st_rdev = a->rdev;
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)a->blocks;
@@ -208,7 +208,7 @@ int node_stat(struct fs *fs, struct node *n, struct stat *st)
 	shale_vattr a;
 	if (shale_view_getattr(fs->view, n->lower, &a) < 0)
 		return shale_errcode() ? shale_errcode() : EIO;
-	vattr_to_stat(&a, n->ino, st);
+	vattr_to_stat(fs, &a, n->ino, st);
 	return 0;
 }
 

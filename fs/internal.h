@@ -73,6 +73,12 @@ struct fs {
 	struct node **table;
 	size_t table_cap, table_n;
 	uint64_t store_dev;    /* for statfs */
+	/* The upper's form (upper.c): user.* markers and xattr whiteouts, for a
+	 * daemon without privileges; then the image's root (uid 0, gid 0) is
+	 * shown as, and copied up to, map_uid:map_gid, the upper's owner. */
+	bool userx;
+	uid_t map_uid;
+	gid_t map_gid;
 };
 
 /* ---- inode.c ---- */
@@ -88,32 +94,66 @@ void node_table_init(struct fs *fs);
 void node_table_free(struct fs *fs);
 /* Attributes of a node (upper or lower). Returns 0 or an errno. */
 int node_stat(struct fs *fs, struct node *n, struct stat *st);
-void vattr_to_stat(const shale_vattr *a, uint64_t ino, struct stat *st);
+void vattr_to_stat(const struct fs *fs, const shale_vattr *a, uint64_t ino, struct stat *st);
 fuse_ino_t node_id(struct fs *fs, struct node *n);
 
 /* ---- upper.c: the upper directory's conventions ---- */
-#define XATTR_OPAQUE "trusted.overlay.opaque"
-#define XATTR_REDIRECT "trusted.overlay.redirect"
-#define XATTR_ORIGIN "trusted.shale.origin"
-#define XATTR_COPYUP "trusted.shale.copyup"
+/* Marker names without their namespace: a privileged upper uses trusted.*, an
+ * unprivileged one user.* (as overlayfs -o userxattr). Readers accept both. */
+#define X_OPAQUE "overlay.opaque"     /* "y": opaque; "x": holds xattr whiteouts */
+#define X_REDIRECT "overlay.redirect"
+#define X_WHITEOUT "overlay.whiteout" /* on a zero-size file: a whiteout */
+#define X_WHITEOUTS "overlay.whiteouts" /* Linux 6.7-rc form of opaque "x" */
+#define X_ORIGIN "shale.origin"
+#define X_COPYUP "shale.copyup"
+#define XATTR_OWNER "user.shale.owner" /* on an unprivileged upper's root: "UID:GID" */
+/* The full name of a marker in a mount's namespace (suffix: a literal). */
+#define XNAME(fs, suffix) ((fs)->userx ? "user." suffix : "trusted." suffix)
+/* A marker of either namespace (trusted first); follow: through a proc fd path. */
+ssize_t marker_get(const char *path, bool follow, const char *suffix, void *buf, size_t len);
 /* /proc/self/fd/N for an O_PATH fd: chmod, times, reopening, and the xattrs
  * of anything but a symlink (following calls go through the magic link). */
 void proc_path(int fd, char out[32]);
 /* /proc/self/fd/DIRFD/NAME: with l* calls, the object itself, symlinks too. */
 #define PROC_AT_MAX (32 + NAME_MAX + 1)
 void at_path(int dirfd, const char *name, char out[PROC_AT_MAX]);
-bool is_whiteout(const struct stat *st);
+/* Is dirfd/name (stat in st) a whiteout: a 0/0 character device, or a
+ * zero-size regular file with an overlay.whiteout xattr? */
+bool upper_is_whiteout(int dirfd, const char *name, const struct stat *st);
+/* May the directory hold xattr whiteouts (opaque "x" or "y", or whiteouts)?
+ * Listings check regular files only there. */
+bool upper_has_xwhiteouts(int fd);
+/* A directory about to hold an xattr whiteout says so (opaque "x"), unless it
+ * is opaque already (then readers check its files anyway); no-op when privileged. */
+int mark_xwhiteouts(struct fs *fs, int dirfd);
 /* Make a whiteout at dirfd/name (replacing what is there). Returns 0 or errno. */
 int make_whiteout(struct fs *fs, int dirfd, const char *name);
+/* A whiteout made at dirfd/name (nothing there yet) in the mount's form, the
+ * directory it will end up in being `final` (marked for xattr whiteouts). */
+int whiteout_at(struct fs *fs, int dirfd, const char *name, int final);
 /* A fresh name for a temp file in the work directory. */
 void work_name(struct fs *fs, char out[64]);
 bool upper_opaque(int fd);
 /* The lower path an upper directory was renamed from, if any (malloc'd). */
 char *upper_redirect(int fd);
+/* The owner map of an unprivileged upper (its root's user.shale.owner). */
+bool upper_owner_read(const char *path, uid_t *uid, gid_t *gid);
+int upper_owner_write(const char *path, uid_t uid, gid_t gid);
+/* Decide the form of the upper open at fs->upper_fd (see struct fs). */
+int upper_form_init(struct fs *fs, const char *upper);
+/* The owner a lower object gets in this mount (its image owner, mapped). */
+static inline uid_t map_uid(const struct fs *fs, uid_t u)
+{
+	return fs->userx && u == 0 ? fs->map_uid : u;
+}
+static inline gid_t map_gid(const struct fs *fs, gid_t g)
+{
+	return fs->userx && g == 0 ? fs->map_gid : g;
+}
 uint64_t upper_origin(int dirfd, const char *name);
-/* Load / store a file's partial copy-up state (trusted.shale.copyup). */
+/* Load / store a file's partial copy-up state (shale.copyup). */
 int partial_load(shale_store *s, int fd, struct partial **out);
-int partial_store(int fd, const struct partial *p);
+int partial_store(struct fs *fs, int fd, const struct partial *p);
 void partial_free(struct partial *p);
 /* A growable byte buffer. */
 struct bytes {

@@ -47,7 +47,7 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 	bool upper = false;
 	if (dfd >= 0) {
 		if (fstatat(dfd, name, &ust, AT_SYMLINK_NOFOLLOW) == 0) {
-			if (is_whiteout(&ust))
+			if (upper_is_whiteout(dfd, name, &ust))
 				return ENOENT;
 			upper = true;
 		} else if (errno != ENOENT) {
@@ -64,7 +64,7 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 		if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0)
 			err = node_stat(fs, n, st); /* another name of a copied-up file */
 		else
-			vattr_to_stat(&a, n->ino, st);
+			vattr_to_stat(fs, &a, n->ino, st);
 		if (err) {
 			if (lookup)
 				node_forget(fs, n, 1);

@@ -83,15 +83,17 @@ static int add_upper(struct dirh *d, int ufd, char ***keys, size_t *nkeys)
 	}
 	size_t cap = 0;
 	struct dirent *de;
+	bool xwh = upper_has_xwhiteouts(ufd);
 	while ((de = readdir(dir))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (*nkeys == cap)
 			*keys = realloc(*keys, (cap = cap ? 2 * cap : 64) * sizeof **keys);
 		(*keys)[(*nkeys)++] = strdup(de->d_name);
-		if (de->d_type == DT_CHR || de->d_type == DT_UNKNOWN) {
+		if (de->d_type == DT_CHR || de->d_type == DT_UNKNOWN || (xwh && de->d_type == DT_REG)) {
 			struct stat st;
-			if (fstatat(ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && is_whiteout(&st))
+			if (fstatat(ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    upper_is_whiteout(ufd, de->d_name, &st))
 				continue;
 		}
 		struct dent *e = add(d, de->d_name);
@@ -202,7 +204,7 @@ static void do_readdir(fuse_req_t req, size_t size, off_t off, struct fuse_file_
 				e.attr_timeout = e.entry_timeout = CACHE_TIMEOUT;
 				if (__atomic_load_n(&child->ufd, __ATOMIC_ACQUIRE) < 0 ||
 				    node_stat(fs, child, &e.attr) != 0)
-					vattr_to_stat(&de->a, child->ino, &e.attr);
+					vattr_to_stat(fs, &de->a, child->ino, &e.attr);
 			} else {
 				e.attr.st_ino = de->a.ino;
 				e.attr.st_mode = type_bits(de->type);

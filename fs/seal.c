@@ -1,7 +1,8 @@
 /* Sealing an upper directory into a layer, and listing its changes (diff).
  *
  * Reads uppers written by shale or by kernel overlayfs / fuse-overlayfs:
- * 0/0 character devices and .wh.NAME files are whiteouts; an opaque xattr or
+ * 0/0 character devices, zero-size files with overlay.whiteout and .wh.NAME
+ * files are whiteouts; an opaque xattr or
  * .wh..wh..opq makes a directory opaque; a directory renamed from below
  * (overlay.redirect) becomes an opaque directory holding its lower contents
  * (layers have no redirects); shale's partial files take the chunks still
@@ -40,7 +41,19 @@ struct sealer {
 	void *pctx;
 	uint8_t *buf;
 	struct bytes xattrs;
+	/* an unprivileged upper: what its owner made is root's in the layer */
+	bool map;
+	uid_t map_uid;
+	gid_t map_gid;
 };
+
+static void unmap_owner(const struct sealer *z, shale_entry *e)
+{
+	if (z->map && e->uid == z->map_uid)
+		e->uid = 0;
+	if (z->map && e->gid == z->map_gid)
+		e->gid = 0;
+}
 
 static bool marker_xattr(const char *name)
 {
@@ -340,7 +353,7 @@ static int seal_entry(struct sealer *z, int dfd, const char *name, const char *p
 		return shale_err(errno, "%s: %s", path, strerror(errno));
 	report(z);
 	SHALE_CRASH_POINT("seal entry");
-	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
+	if (upper_is_whiteout(dfd, name, &st))
 		return moved_lower_dir ? 0 : shale_lb_add_whiteout(z->lb, path);
 	if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
 		for (size_t i = 0; i < z->nlinks; i++)
@@ -353,6 +366,7 @@ static int seal_entry(struct sealer *z, int dfd, const char *name, const char *p
 	}
 	shale_entry e;
 	entry_from_stat(&st, &e);
+	unmap_owner(z, &e);
 	bool opaque = false, metacopy = false;
 	char *redirect = NULL;
 	int err = read_xattrs(dfd, name, &z->xattrs, &opaque, &redirect, &metacopy);
@@ -517,6 +531,8 @@ int shale_fs_seal(shale_store *s, const char *upper, const shale_id *lower_image
 	}
 	shale_entry root;
 	entry_from_stat(&st, &root);
+	z.map = upper_owner_read(upper, &z.map_uid, &z.map_gid);
+	unmap_owner(&z, &root);
 	bool opaque = false;
 	char up[PATH_MAX], *slash;
 	snprintf(up, sizeof up, "%s", upper);
@@ -620,7 +636,7 @@ static int diff_dir(struct differ *d, int dfd, const char *path, uint64_t lower,
 		struct stat st;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		bool wh = S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
+		bool wh = upper_is_whiteout(dfd, name, &st);
 		const char *real = name;
 		if (is_wh_name(name)) {
 			if (!strncmp(name, ".wh..wh.", 8))

@@ -95,6 +95,8 @@ static int open_upper(struct fs *fs, const struct shale_fs_config *cfg)
 	if (fstat(fs->upper_fd, &a) < 0 || fstat(fs->work_fd, &b) < 0 || a.st_dev != b.st_dev)
 		return shale_err(EXDEV, "the work directory %s must be on the upper's filesystem",
 				 cfg->work);
+	if (upper_form_init(fs, cfg->upper) < 0)
+		return -1;
 	/* leftovers of a crash in the middle of a copy-up or a rmdir */
 	upper_clear_dir(fs->work_fd);
 	int fd = dup(fs->upper_fd);
@@ -114,8 +116,16 @@ int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *up
 	shale_view_close(v);
 	if (ret < 0)
 		return -1;
-	if (lchown(upper, e.uid, e.gid) < 0 || chmod(upper, e.mode & 07777) < 0)
-		ret = shale_err(errno, "%s: %s", upper, strerror(errno));
+	/* without root: the unprivileged form, the image's root mapped to us */
+	struct fs map = {.userx = geteuid() != 0, .map_uid = geteuid(), .map_gid = getegid()};
+	if (map.userx && upper_owner_write(upper, map.map_uid, map.map_gid) < 0)
+		ret = -1;
+	else if (lchown(upper, map_uid(&map, e.uid), map_gid(&map, e.gid)) < 0 ||
+		 chmod(upper, e.mode & 07777) < 0)
+		ret = errno == EPERM && map.userx
+			      ? shale_err(EPERM, "%s: the image's root directory belongs to uid %u, "
+					  "which only root can give it", upper, (unsigned)e.uid)
+			      : shale_err(errno, "%s: %s", upper, strerror(errno));
 	uint32_t pos = 0, nl, vl;
 	const char *xn;
 	const uint8_t *xv;

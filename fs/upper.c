@@ -1,12 +1,20 @@
 /* The upper directory's conventions, shared with kernel overlayfs so that
- * `shale seal` reads uppers of either:
- *   whiteout       a character device 0/0
- *   opaque dir     trusted.overlay.opaque = "y"
- *   renamed dir    trusted.overlay.redirect = "/lower/path" (absolute)
+ * `shale seal` reads uppers of either. An upper has one of two forms, chosen
+ * when it is first used (docs/architecture.md, "The upper directory"):
+ *   privileged     whiteout = a character device 0/0; markers trusted.*
+ *   unprivileged   (a daemon without root: no mknod, no trusted.*) whiteout =
+ *                  a zero-size file with user.overlay.whiteout in a directory
+ *                  with user.overlay.opaque = "x" (Linux 6.7 xattr whiteouts);
+ *                  markers user.* (overlayfs -o userxattr); the root carries
+ *                  user.shale.owner = "UID:GID", the user the image's root is
+ *                  mapped to (as rootless containers do).
+ * Markers:
+ *   opaque dir     overlay.opaque = "y"
+ *   renamed dir    overlay.redirect = "/lower/path" (absolute)
  * and shale's own, on files it copied up:
- *   origin         trusted.shale.origin = u64 inode in the lower view (st_ino
+ *   origin         shale.origin = u64 inode in the lower view (st_ino
  *                  stays the same after copy-up and across remounts)
- *   partial data   trusted.shale.copyup = which chunks are already in the upper
+ *   partial data   shale.copyup = which chunks are already in the upper
  *                  file; the others are read from the lower content. */
 #include <dirent.h>
 #include <errno.h>
@@ -34,9 +42,39 @@ void at_path(int dirfd, const char *name, char out[PROC_AT_MAX])
 	snprintf(out, PROC_AT_MAX, "/proc/self/fd/%d/%s", dirfd, name);
 }
 
-bool is_whiteout(const struct stat *st)
+ssize_t marker_get(const char *path, bool follow, const char *suffix, void *buf, size_t len)
 {
-	return S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+	static const char *const ns[] = {"trusted.", "user."};
+	ssize_t n = -1;
+	for (int i = 0; i < 2; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s%s", ns[i], suffix);
+		n = follow ? getxattr(path, name, buf, len) : lgetxattr(path, name, buf, len);
+		if (n >= 0 || (errno != ENODATA && errno != ENOTSUP && errno != EPERM))
+			return n;
+	}
+	return n;
+}
+
+bool upper_is_whiteout(int dirfd, const char *name, const struct stat *st)
+{
+	if (S_ISCHR(st->st_mode))
+		return st->st_rdev == makedev(0, 0);
+	if (!S_ISREG(st->st_mode) || st->st_size != 0)
+		return false;
+	char p[PROC_AT_MAX];
+	at_path(dirfd, name, p);
+	return marker_get(p, false, X_WHITEOUT, NULL, 0) >= 0;
+}
+
+bool upper_has_xwhiteouts(int fd)
+{
+	char p[32], v[4];
+	proc_path(fd, p);
+	ssize_t n = marker_get(p, true, X_OPAQUE, v, sizeof v);
+	if (n == 1 && (v[0] == 'x' || v[0] == 'y'))
+		return true;
+	return marker_get(p, true, X_WHITEOUTS, NULL, 0) >= 0;
 }
 
 void work_name(struct fs *fs, char out[64])
@@ -45,18 +83,55 @@ void work_name(struct fs *fs, char out[64])
 	snprintf(out, 64, "#%d.%llu", (int)getpid(), (unsigned long long)n);
 }
 
+int mark_xwhiteouts(struct fs *fs, int dirfd)
+{
+	char p[32], v[4];
+	if (!fs->userx)
+		return 0;
+	proc_path(dirfd, p);
+	ssize_t n = getxattr(p, XNAME(fs, X_OPAQUE), v, sizeof v);
+	if (n == 1 && (v[0] == 'x' || v[0] == 'y'))
+		return 0;
+	return setxattr(p, XNAME(fs, X_OPAQUE), "x", 1, 0) < 0 ? errno : 0;
+}
+
+int whiteout_at(struct fs *fs, int dirfd, const char *name, int final)
+{
+	if (!fs->userx)
+		return mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) < 0 ? errno : 0;
+	int err = mark_xwhiteouts(fs, final);
+	if (err)
+		return err;
+	/* readable and writable by us: user.* xattrs need that, even the owner */
+	int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return errno;
+	if (fsetxattr(fd, XNAME(fs, X_WHITEOUT), "y", 1, 0) < 0) {
+		err = errno;
+		close(fd);
+		unlinkat(dirfd, name, 0);
+		return err;
+	}
+	close(fd);
+	return 0;
+}
+
 int make_whiteout(struct fs *fs, int dirfd, const char *name)
 {
 	SHALE_CRASH_POINT("whiteout");
-	if (mknodat(dirfd, name, S_IFCHR | 0, makedev(0, 0)) == 0)
-		return 0;
-	if (errno != EEXIST)
-		return errno;
+	/* a device is made in place; a file whiteout is made aside with its
+	 * xattr, then renamed in: never a bare empty file under the name */
+	if (!fs->userx) {
+		int err = whiteout_at(fs, dirfd, name, dirfd);
+		if (err != EEXIST)
+			return err;
+	}
 	/* replace what is there atomically: a whiteout made aside, renamed over */
 	char tmp[64];
 	work_name(fs, tmp);
-	if (mknodat(fs->work_fd, tmp, S_IFCHR | 0, makedev(0, 0)) < 0)
-		return errno;
+	int err = whiteout_at(fs, fs->work_fd, tmp, dirfd);
+	if (err)
+		return err;
 	if (renameat(fs->work_fd, tmp, dirfd, name) < 0) {
 		int e = errno;
 		unlinkat(fs->work_fd, tmp, 0);
@@ -65,25 +140,71 @@ int make_whiteout(struct fs *fs, int dirfd, const char *name)
 	return 0;
 }
 
-/* xattrs of a non-symlink through its fd: the magic link is followed to it */
+bool upper_owner_read(const char *path, uid_t *uid, gid_t *gid)
+{
+	char v[64];
+	ssize_t n = getxattr(path, XATTR_OWNER, v, sizeof v - 1);
+	if (n <= 0)
+		return false;
+	v[n] = 0;
+	unsigned long u, g;
+	if (sscanf(v, "%lu:%lu", &u, &g) != 2)
+		return false;
+	*uid = (uid_t)u;
+	*gid = (gid_t)g;
+	return true;
+}
+
+int upper_owner_write(const char *path, uid_t uid, gid_t gid)
+{
+	char v[64];
+	int n = snprintf(v, sizeof v, "%lu:%lu", (unsigned long)uid, (unsigned long)gid);
+	if (setxattr(path, XATTR_OWNER, v, (size_t)n, 0) == 0)
+		return 0;
+	int e = errno;
+	if (e == ENOTSUP || e == EOPNOTSUPP)
+		return shale_err(e, "upper directory %s: its filesystem has no user extended "
+				 "attributes, which a mount without root needs (whiteouts, opaque "
+				 "directories, partial copy-up): use one on ext4, xfs, btrfs, or "
+				 "tmpfs from Linux 6.6", path);
+	return shale_err(e, "upper directory %s: %s", path, strerror(e));
+}
+
+int upper_form_init(struct fs *fs, const char *upper)
+{
+	char p[32];
+	proc_path(fs->upper_fd, p);
+	fs->userx = upper_owner_read(p, &fs->map_uid, &fs->map_gid);
+	if (fs->userx || geteuid() == 0)
+		return 0;
+	/* no root: this upper takes the unprivileged form from now on */
+	if (upper_owner_write(upper, geteuid(), getegid()) < 0)
+		return -1;
+	fs->userx = true;
+	fs->map_uid = geteuid();
+	fs->map_gid = getegid();
+	return 0;
+}
+
+/* markers of a non-symlink through its fd: the magic link is followed to it */
 static ssize_t xattr_read(int fd, const char *name, void *buf, size_t len)
 {
 	char p[32];
 	proc_path(fd, p);
-	return getxattr(p, name, buf, len);
+	return marker_get(p, true, name, buf, len);
 }
 
 bool upper_opaque(int fd)
 {
 	char v[4];
-	ssize_t n = xattr_read(fd, XATTR_OPAQUE, v, sizeof v);
+	ssize_t n = xattr_read(fd, X_OPAQUE, v, sizeof v);
 	return n == 1 && v[0] == 'y';
 }
 
 char *upper_redirect(int fd)
 {
 	char buf[PATH_MAX + 1];
-	ssize_t n = xattr_read(fd, XATTR_REDIRECT, buf, sizeof buf - 1);
+	ssize_t n = xattr_read(fd, X_REDIRECT, buf, sizeof buf - 1);
 	if (n <= 0)
 		return NULL;
 	buf[n] = 0;
@@ -95,7 +216,7 @@ uint64_t upper_origin(int dirfd, const char *name)
 	uint8_t v[8];
 	char p[PROC_AT_MAX];
 	at_path(dirfd, name, p); /* symlinks too: l* does not follow the last name */
-	if (lgetxattr(p, XATTR_ORIGIN, v, sizeof v) != 8)
+	if (marker_get(p, false, X_ORIGIN, v, sizeof v) != 8)
 		return 0;
 	uint64_t o = 0;
 	for (int i = 7; i >= 0; i--)
@@ -142,7 +263,7 @@ int partial_load(shale_store *s, int fd, struct partial **out)
 {
 	uint8_t buf[65536];
 	*out = NULL;
-	ssize_t n = xattr_read(fd, XATTR_COPYUP, buf, sizeof buf);
+	ssize_t n = xattr_read(fd, X_COPYUP, buf, sizeof buf);
 	if (n < 0)
 		return errno == ENODATA ? 0 : errno;
 	if (n < COPYUP_HEADER || buf[0] != COPYUP_VERSION)
@@ -171,7 +292,7 @@ int partial_load(shale_store *s, int fd, struct partial **out)
 	return 0;
 }
 
-int partial_store(int fd, const struct partial *p)
+int partial_store(struct fs *fs, int fd, const struct partial *p)
 {
 	size_t bl = (p->nchunks + 7) / 8;
 	uint8_t *buf = calloc(1, 40 + bl);
@@ -185,7 +306,7 @@ int partial_store(int fd, const struct partial *p)
 	memcpy(buf + 40, p->bits, bl);
 	char path[32];
 	proc_path(fd, path);
-	int r = setxattr(path, XATTR_COPYUP, buf, 40 + bl, 0) < 0 ? errno : 0;
+	int r = setxattr(path, XNAME(fs, X_COPYUP), buf, 40 + bl, 0) < 0 ? errno : 0;
 	free(buf);
 	return r;
 }

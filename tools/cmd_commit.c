@@ -207,8 +207,9 @@ out:
 static const char seal_help[] =
 	"Usage:  shale seal [OPTIONS] UPPERDIR NAME[:TAG]\n\n"
 	"Seal an upper directory written by kernel overlayfs, fuse-overlayfs or shale into\n"
-	"a new layer on top of an image: 0/0 character devices and .wh.NAME files become\n"
-	"whiteouts, trusted.overlay.opaque / user.overlay.opaque and .wh..wh..opq make\n"
+	"a new layer on top of an image: 0/0 character devices, zero-size files with\n"
+	"overlay.whiteout (trusted. or user.) and .wh.NAME files become whiteouts,\n"
+	"trusted.overlay.opaque / user.overlay.opaque = y and .wh..wh..opq make\n"
 	"directories opaque, renamed directories (overlay.redirect) bring their lower\n"
 	"contents along, metacopy files take their data from below.\n\n"
 	"Options:\n"

@@ -110,6 +110,11 @@ int cmd_run(struct cli *c, int argc, char **argv)
 		ret = cli_usage_error("run", "\"shale run\" requires at least 1 argument.");
 		goto out;
 	}
+	if (geteuid() != 0) { /* say so before a container is made for nothing */
+		ret = cli_error("run: needs root (new mount, PID, UTS and IPC namespaces); "
+				"without root, shale mount the image and use it from there");
+		goto out;
+	}
 	shale_store *s = cli_store(c);
 	shale_id image;
 	if (!s || shale_image_resolve(s, argv[optind], &image) < 0) {

@@ -311,6 +311,34 @@ int mount_start(struct cli *c, struct mount_req *m)
 	return cli_error("mount: %s", msg);
 }
 
+/* Root mounts by itself; anyone else through the setuid helper fusermount3
+ * (libfuse runs it), which opens /dev/fuse as the caller: the device must be
+ * open to them (Debian's default mode is 0666). */
+static int fuse_usable(void)
+{
+	if (access("/dev/fuse", R_OK | W_OK) < 0) {
+		int e = errno;
+		struct stat st;
+		if (geteuid() != 0 && e == EACCES && stat("/dev/fuse", &st) == 0)
+			return cli_error("mount: /dev/fuse (mode %04o) is not open to uid %u: FUSE "
+					 "without root needs it readable and writable (chmod 0666 "
+					 "/dev/fuse, Debian's default)",
+					 (unsigned)(st.st_mode & 07777), (unsigned)geteuid());
+		return cli_error("mount: cannot open /dev/fuse: %s (is FUSE available here?)",
+				 strerror(e));
+	}
+	if (geteuid() == 0)
+		return 0;
+	const char *dirs[] = {"/usr/bin", "/bin", "/usr/local/bin"};
+	for (size_t i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+		char p[64];
+		snprintf(p, sizeof p, "%s/fusermount3", dirs[i]);
+		if (access(p, X_OK) == 0)
+			return 0;
+	}
+	return cli_error("mount: not root, and no fusermount3 to mount with (install fuse3)");
+}
+
 static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *mr);
 
 int cmd_mount(struct cli *c, int argc, char **argv)
@@ -361,9 +389,8 @@ static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 	if (mountinfo_find(m->mountpoint, NULL, 0) ||
 	    (stat(parent, &pst) == 0 && pst.st_dev != st.st_dev && strcmp(m->mountpoint, "/")))
 		return cli_error("mount: %s is busy: something is already mounted there", m->mountpoint);
-	if (access("/dev/fuse", R_OK | W_OK) < 0)
-		return cli_error("mount: cannot open /dev/fuse: %s (is FUSE available here?)",
-				 strerror(errno));
+	if (fuse_usable() < 0)
+		return EXIT_ERR;
 	if (m->ro && (name || upper))
 		return cli_usage_error("mount", "-o ro mounts have no container: no --name or --upper");
 	shale_store *s = cli_store(c);
