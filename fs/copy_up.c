@@ -42,14 +42,16 @@ static int set_xattrs(struct fs *fs, const char *path, bool follow, const shale_
 		uint8_t v[8];
 		for (int i = 0; i < 8; i++)
 			v[i] = (uint8_t)(origin >> (8 * i));
-		if (set(path, XNAME(fs, X_ORIGIN), v, 8, 0) < 0)
+		/* user.* xattrs exist only on files and directories: without root, a
+		 * copied-up symlink or fifo gets a new inode number (as overlayfs's) */
+		if (set(path, XNAME(fs, X_ORIGIN), v, 8, 0) < 0 && !(fs->userx && errno == EPERM))
 			return errno;
 	}
 	return 0;
 }
 
-/* Owner, then mode (chown clears setuid bits), xattrs, times, of an object
- * named `name` in dirfd. */
+/* Owner, xattrs, then mode (chown clears setuid bits; without root, a user
+ * xattr needs write permission), times, of an object named `name` in dirfd. */
 static int set_meta_at(struct fs *fs, int dirfd, const char *name, const shale_entry *e,
 		       uint64_t origin)
 {
@@ -57,11 +59,11 @@ static int set_meta_at(struct fs *fs, int dirfd, const char *name, const shale_e
 	at_path(dirfd, name, path);
 	if (fchownat(dirfd, name, map_uid(fs, e->uid), map_gid(fs, e->gid), AT_SYMLINK_NOFOLLOW) < 0)
 		return errno;
-	if (e->type != SHALE_LNK && fchmodat(dirfd, name, e->mode & 07777, 0) < 0)
-		return errno;
 	int err = set_xattrs(fs, path, false, e, origin);
 	if (err)
 		return err;
+	if (e->type != SHALE_LNK && fchmodat(dirfd, name, e->mode & 07777, 0) < 0)
+		return errno;
 	struct timespec ts[2] = {e->mtime, e->mtime};
 	return utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW) < 0 ? errno : 0;
 }
@@ -73,10 +75,8 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 		return errno;
 	char path[32];
 	proc_path(fd, path);
-	int err = fchown(fd, map_uid(fs, e->uid), map_gid(fs, e->gid)) < 0 ||
-			  fchmod(fd, e->mode & 07777) < 0
-		  ? errno
-		  : 0;
+	/* the mode comes last: the file stays 0600 while its markers are set */
+	int err = fchown(fd, map_uid(fs, e->uid), map_gid(fs, e->gid)) < 0 ? errno : 0;
 	if (!err)
 		err = set_xattrs(fs, path, true, e, n->ino);
 	if (!err && (e->flags & SHALE_F_INLINE)) {
@@ -106,8 +106,8 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 				err = errno;
 		}
 	}
-	if (!err && e->mode & 06000) /* writing data may clear setuid: set it again */
-		fchmod(fd, e->mode & 07777);
+	if (!err && fchmod(fd, e->mode & 07777) < 0) /* after the data: it may clear setuid */
+		err = errno;
 	if (!err) { /* times last: the writes above moved them */
 		struct timespec ts[2] = {e->mtime, e->mtime};
 		futimens(fd, ts);
@@ -139,7 +139,14 @@ static int copy_up_other(struct fs *fs, struct node *n, const shale_entry *e, in
 	if (r < 0)
 		return errno;
 	int err = set_meta_at(fs, fs->work_fd, tmp, e, e->type == SHALE_DIR ? 0 : n->ino);
+	/* without root, moving a directory to another parent needs write
+	 * permission on it (its ".."): a read-only one gets its mode after */
+	bool later = !err && fs->userx && e->type == SHALE_DIR && (e->mode & S_IRWXU) != S_IRWXU;
+	if (later && fchmodat(fs->work_fd, tmp, (e->mode & 07777) | S_IRWXU, 0) < 0)
+		err = errno;
 	if (!err && renameat2(fs->work_fd, tmp, pfd, n->name, RENAME_NOREPLACE) < 0)
+		err = errno;
+	if (!err && later && fchmodat(pfd, n->name, e->mode & 07777, 0) < 0)
 		err = errno;
 	if (err) {
 		if (e->type == SHALE_DIR)

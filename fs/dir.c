@@ -80,7 +80,11 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 			err = fd < 0 ? errno : 0;
 			break;
 		case K_DIR:
-			err = mkdirat(at, where, (mode & 07777) | (sgid ? S_ISGID : 0)) < 0 ? errno : 0;
+			/* without root, one made aside is moved in: it must be writable */
+			err = mkdirat(at, where, (mode & 07777) | (sgid ? S_ISGID : 0) |
+						 (fs->userx && over_whiteout ? S_IRWXU : 0)) < 0
+				      ? errno
+				      : 0;
 			break;
 		case K_NODE:
 			err = mknodat(at, where, mode, rdev) < 0 ? errno : 0;
@@ -109,8 +113,7 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 	if (!err && kind == K_DIR && over_whiteout) {
 		char path[PROC_AT_MAX];
 		at_path(at, where, path);
-		if (lsetxattr(path, XNAME(fs, X_OPAQUE), "y", 1, 0) < 0)
-			err = errno;
+		err = marker_set(fs, path, false, XNAME(fs, X_OPAQUE), "y", 1);
 	}
 	if (!err && fd < 0 && (fd = openat(at, where, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		err = errno;
@@ -120,6 +123,9 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 			err = errno;
 		else
 			unlinkat(fs->work_fd, tmp, 0);
+		if (!err && kind == K_DIR && fs->userx &&
+		    fchmodat(dir->ufd, name, (mode & 07777) | (sgid ? S_ISGID : 0), 0) < 0)
+			err = errno;
 	}
 	if (err) {
 		if (fd >= 0)
@@ -413,6 +419,11 @@ static int remove_upper_dir(struct fs *fs, struct node *dir, const char *name, b
 {
 	char tmp[64];
 	work_name(fs, tmp);
+	struct stat st;
+	/* without root, moving it and emptying it need write permission on it */
+	if (fs->userx && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st.st_mode) && (st.st_mode & S_IRWXU) != S_IRWXU)
+		fchmodat(dir->ufd, name, (st.st_mode & 07777) | S_IRWXU, 0);
 	if (whiteout) {
 		int err = whiteout_at(fs, fs->work_fd, tmp, dir->ufd);
 		if (err)
@@ -486,7 +497,7 @@ static int set_redirect(struct fs *fs, struct node *n)
 	strcpy(abs + 1, path);
 	char p[32];
 	proc_path(n->ufd, p);
-	int err = setxattr(p, XNAME(fs, X_REDIRECT), abs, strlen(abs), 0) < 0 ? errno : 0;
+	int err = marker_set(fs, p, true, XNAME(fs, X_REDIRECT), abs, strlen(abs));
 	free(abs);
 	free(path);
 	return err;
@@ -500,8 +511,9 @@ static int shield(struct fs *fs, struct node *n, struct node *dir, const char *n
 		return 0;
 	char p[32];
 	proc_path(n->ufd, p);
-	if (setxattr(p, XNAME(fs, X_OPAQUE), "y", 1, 0) < 0)
-		return errno;
+	int err = marker_set(fs, p, true, XNAME(fs, X_OPAQUE), "y", 1);
+	if (err)
+		return err;
 	n->opaque = true;
 	return 0;
 }

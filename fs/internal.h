@@ -120,11 +120,16 @@ void at_path(int dirfd, const char *name, char out[PROC_AT_MAX]);
 /* Is dirfd/name (stat in st) a whiteout: a 0/0 character device, or a
  * zero-size regular file with an overlay.whiteout xattr? */
 bool upper_is_whiteout(int dirfd, const char *name, const struct stat *st);
-/* May the directory hold xattr whiteouts (opaque "x" or "y", or whiteouts)?
- * Listings check regular files only there. */
+/* May the directory hold xattr whiteouts (opaque "x", or whiteouts)? Listings
+ * check regular files only there (as overlayfs). An opaque directory never
+ * needs whiteouts: nothing below shows anyway. */
 bool upper_has_xwhiteouts(int fd);
+/* Set a marker (a full name); without root, on an object of ours that is
+ * read-only (user xattrs need write permission), too. Returns 0 or errno. */
+int marker_set(struct fs *fs, const char *path, bool follow, const char *name, const void *v,
+	       size_t len);
 /* A directory about to hold an xattr whiteout says so (opaque "x"), unless it
- * is opaque already (then readers check its files anyway); no-op when privileged. */
+ * is opaque already; no-op when privileged. */
 int mark_xwhiteouts(struct fs *fs, int dirfd);
 /* Make a whiteout at dirfd/name (replacing what is there). Returns 0 or errno. */
 int make_whiteout(struct fs *fs, int dirfd, const char *name);
