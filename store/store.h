@@ -36,6 +36,12 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap);
 
+/* ---- opening paths that must not escape a directory ---------------------- */
+/* openat2(2) with RESOLVE flags, retried while the kernel answers EAGAIN (it does
+ * when a rename or mount anywhere raced with resolving ".."). Returns an fd, or
+ * -1 with errno set (ENOSYS on kernels before 5.6). */
+int openat_resolve(int dirfd, const char *path, uint64_t flags, uint64_t resolve);
+
 /* ---- ids ---------------------------------------------------------------- */
 #define SHALE_ID_LEN 16
 #define SHALE_ID_HEX 33 /* 32 hex digits + NUL */

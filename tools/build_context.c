@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -84,9 +83,8 @@ static void src_add(struct src_list *l, const char *p)
  * context. Returns an fd (O_PATH unless flags says otherwise) or -errno. */
 static int open_beneath(struct build_ctx *b, const char *rel, int flags)
 {
-	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
-			       .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-	int fd = (int)syscall(SYS_openat2, b->fd, *rel ? rel : ".", &how, sizeof how);
+	int fd = openat_resolve(b->fd, *rel ? rel : ".", (uint64_t)(flags | O_CLOEXEC),
+				RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
 	return fd < 0 ? -errno : fd;
 }
 

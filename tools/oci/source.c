@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "source.h"
@@ -196,9 +195,8 @@ void source_close(struct oci_source *src)
 
 int source_open_file(struct oci_source *src, const char *rel)
 {
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV};
-	int fd = (int)syscall(SYS_openat2, src->dirfd, rel, &how, sizeof how);
+	int fd = openat_resolve(src->dirfd, rel, O_RDONLY | O_CLOEXEC,
+				RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
 	if (fd < 0 && errno == ENOSYS) {
 		/* Kernels before 5.6: no symlinks at all, no "..". */
 		if (rel[0] == '/' || strstr(rel, ".."))

@@ -26,7 +26,10 @@ static FILE *open_in_root(const char *rootfs, const char *path)
 		return NULL;
 	struct open_how how = {.flags = O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC,
 			       .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-	int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
+	int fd, tries = 0;
+	do /* EAGAIN: a rename or mount elsewhere raced with resolving ".." */
+		fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
+	while (fd < 0 && errno == EAGAIN && ++tries < 1000);
 	int e = errno;
 	close(dir);
 	errno = e;
