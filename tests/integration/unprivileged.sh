@@ -203,6 +203,14 @@ else
 	echo "kernel overlayfs with userxattr is not available: comparison skipped"
 fi
 
+step "a read-only mount too"
+mkdir -p "$UH/ro" && chown "$TU:" "$UH/ro"
+ushale mount -o ro app:1 "$UH/ro"
+assert_eq hello "$(as_user cat "$UH/ro/etc/motd")"
+expect_fail as_user touch "$UH/ro/x"
+assert_contains "$ERR" "Read-only"
+ushale umount "$UH/ro"
+
 step "commit: the user's files are root's in the image; fsck is clean"
 ushale commit "$M" app:2 >/dev/null
 ushale umount "$M"
