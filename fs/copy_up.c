@@ -18,6 +18,24 @@
 
 #include "internal.h"
 
+/* Write all of buf: 0 or the errno of the write that failed. A write cut
+ * short (a nearly full disk) is tried again for the rest, which gives the
+ * reason (ENOSPC); errno is not set by a short write. */
+static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t w = pwrite(fd, buf, len, off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EIO;
+		buf = (const char *)buf + w;
+		len -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
 /* A bitmap for a chunk each must fit in one xattr (ext4: one block); beyond
  * this (about 23 GiB) a file's data is copied up whole on its first write. */
 #define MAX_PARTIAL_CHUNKS 24000u
@@ -80,8 +98,7 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 	if (!err)
 		err = set_xattrs(fs, path, true, e, n->ino);
 	if (!err && (e->flags & SHALE_F_INLINE)) {
-		if (pwrite(fd, e->data, e->data_len, 0) != (ssize_t)e->data_len)
-			err = errno ? errno : EIO;
+		err = pwrite_full(fd, e->data, e->data_len, 0);
 	} else if (!err && e->size > 0) {
 		struct partial p = {.lower_size = e->size, .limit = e->size, .content = e->content,
 				    .chunked = e->flags & SHALE_F_CHUNKED};
@@ -98,8 +115,8 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 				size_t got;
 				if (shale_content_read(fs->s, e, off, buf, SHALE_CHUNK_SIZE, &got) < 0)
 					err = EIO;
-				else if (pwrite(fd, buf, got, (off_t)off) != (ssize_t)got)
-					err = errno ? errno : EIO;
+				else
+					err = pwrite_full(fd, buf, got, (off_t)off);
 			}
 			free(buf);
 			if (!err && fsync(fd) < 0)
@@ -277,13 +294,19 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 				buf = malloc(SHALE_CHUNK_SIZE);
 			int ofd = shale_object_open(fs->s, &p->ch.digests[i]);
 			if (ofd < 0) {
-				err = EIO;
+				err = shale_errcode() ? shale_errcode() : EIO; /* EMFILE... */
 				break;
 			}
 			ssize_t r = pread(ofd, buf, clen, 0);
+			err = r < 0 ? errno : r != (ssize_t)clen ? EIO : 0;
 			close(ofd);
-			if (r != (ssize_t)clen || pwrite(wfd, buf, clen, (off_t)start) != (ssize_t)clen) {
-				err = errno ? errno : EIO;
+			if (!err)
+				err = pwrite_full(wfd, buf, clen, (off_t)start);
+			if (err) {
+				/* the chunk's bit stays clear: give back what part of it
+				 * was written (a full disk keeps room for other writes) */
+				fallocate(wfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					  (off_t)start, (off_t)clen);
 				break;
 			}
 		}

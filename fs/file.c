@@ -47,19 +47,26 @@ int node_reopen(struct node *n, int flags)
 			       O_CLOEXEC);
 }
 
+/* The errno of a store call that failed: EMFILE, ENOMEM... as they are; a
+ * missing object is EIO already. */
+static int store_errno(void)
+{
+	return shale_errcode() ? shale_errcode() : EIO;
+}
+
 /* A handle on the lower content of a node not (yet) in the upper. */
 static int open_lower(struct fs *fs, struct fh *h)
 {
 	if (shale_view_entry(fs->view, h->n->lower, &h->e, &h->ebuf) < 0)
-		return EIO;
+		return store_errno();
 	if (h->e.type != SHALE_REG)
 		return EINVAL;
 	if (!(h->e.flags & SHALE_F_INLINE) && h->e.size > 0) {
 		if (shale_content_chunks(fs->s, &h->e, &h->ch) < 0)
-			return EIO;
+			return store_errno();
 		if (h->ch.count == 1 && !shale_id_is_zero(&h->ch.digests[0]) &&
 		    (h->fd = shale_object_open(fs->s, &h->ch.digests[0])) < 0)
-			return EIO;
+			return store_errno();
 	}
 	return 0;
 }
@@ -211,7 +218,7 @@ static int plan_lower(struct fs *fs, struct plan *p, const shale_chunks *ch, uin
 	}
 	int fd = shale_object_open(fs->s, &ch->digests[idx]);
 	if (fd < 0)
-		return EIO;
+		return store_errno();
 	if (in == 0)
 		posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
 	if (in < SHALE_CHUNK_SIZE / 2 && in + n >= SHALE_CHUNK_SIZE / 2)

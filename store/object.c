@@ -60,8 +60,8 @@ int shale_object_open(shale_store *s, const shale_id *d)
 	object_relpath(d, rel);
 	int fd = openat(s->objdir_fd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return shale_err(errno == ENOENT ? EIO : errno, "object %s is missing: %s", rel,
-				 strerror(errno));
+		return errno == ENOENT ? shale_err(EIO, "object %s is missing", rel)
+				       : shale_err(errno, "object %s: %s", rel, strerror(errno));
 	return fd;
 }
 

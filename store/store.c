@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -112,12 +113,25 @@ int wtxn_begin(shale_store *s, MDB_txn **txn)
 	return rc ? mdb_fail(rc, "begin write") : 0;
 }
 
+/* LMDB reports a short write, which is how a full filesystem shows, as EIO:
+ * say ENOSPC when the database's filesystem has (almost) no room left. */
+static int commit_errno(MDB_env *env, int rc)
+{
+	int fd;
+	struct statvfs sv;
+	if (rc == EIO && mdb_env_get_fd(env, &fd) == 0 && fstatvfs(fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < (1u << 20))
+		return ENOSPC;
+	return rc;
+}
+
 int wtxn_commit(MDB_txn *txn)
 {
+	MDB_env *env = mdb_txn_env(txn);
 	SHALE_CRASH_POINT("before commit");
 	int rc = mdb_txn_commit(txn);
 	SHALE_CRASH_POINT("after commit");
-	return rc ? mdb_fail(rc, "commit") : 0;
+	return rc ? mdb_fail(commit_errno(env, rc), "commit") : 0;
 }
 
 static int open_env(shale_store *s, bool create)
@@ -205,7 +219,7 @@ static int open_dbs(shale_store *s, bool create)
 	}
 	/* commit even a read-only txn: aborting it would close the new DBI handles */
 	rc = mdb_txn_commit(txn);
-	return rc ? mdb_fail(rc, "commit") : 0;
+	return rc ? mdb_fail(commit_errno(s->env, rc), "commit") : 0;
 }
 
 static shale_store *store_open(const char *root, bool create)
