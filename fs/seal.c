@@ -55,9 +55,12 @@ static void unmap_owner(const struct sealer *z, shale_entry *e)
 		e->gid = 0;
 }
 
+/* Markers, not content: overlayfs's, shale's, and fuse-overlayfs's own
+ * (user.fuseoverlayfs.opaque and the like, without root). */
 static bool marker_xattr(const char *name)
 {
-	return xattr_is_internal(name);
+	return xattr_is_internal(name) || !strncmp(name, "user.fuseoverlayfs.", 19) ||
+	       !strncmp(name, "trusted.fuseoverlayfs.", 22);
 }
 
 /* User xattrs of dirfd/name, sorted by name as the store wants them. */
@@ -87,7 +90,8 @@ static int read_xattrs(int dirfd, const char *name, struct bytes *out, bool *opa
 		if (vl < 0)
 			continue;
 		if (opaque && (!strcmp(names[i], "trusted.overlay.opaque") ||
-			       !strcmp(names[i], "user.overlay.opaque")))
+			       !strcmp(names[i], "user.overlay.opaque") ||
+			       !strcmp(names[i], "user.fuseoverlayfs.opaque")))
 			*opaque = *opaque || (vl == 1 && val[0] == 'y');
 		if (redirect && (!strcmp(names[i], "trusted.overlay.redirect") ||
 				 !strcmp(names[i], "user.overlay.redirect")) && !*redirect)

@@ -231,6 +231,24 @@ out=$(ushale fsck)
 assert_contains "$out" "0 errors"
 ushale rm c1 >/dev/null
 
+step "shale seal reads an upper written by fuse-overlayfs without root"
+if command -v fuse-overlayfs >/dev/null; then
+	F=$UH/fo
+	mkdir -p "$F/up" "$F/wk" "$F/m"
+	cp -a "$src" "$F/lower"
+	chown -R "$TU:" "$F"
+	as_user fuse-overlayfs -o "lowerdir=$F/lower,upperdir=$F/up,workdir=$F/wk" "$F/m"
+	as_user sh -c "rm '$F/m/etc/motd' && rm -r '$F/m/gone' && mkdir '$F/m/gone' &&
+		echo n >'$F/m/gone/n' && mv '$F/m/mvd' '$F/m/moved'"
+	as_user fusermount3 -u "$F/m"
+	ushale seal --from app:1 "$F/up" fo:1 >/dev/null
+	expect_exit 1 ushale cat fo:1 /etc/motd
+	assert_eq n "$(ushale ls fo:1 /gone)"
+	assert_eq b "$(ushale cat fo:1 /moved/a/b)"
+	expect_exit 1 ushale cat fo:1 /mvd/a/b
+	[[ "$(ushale ls -R --format json fo:1)" != *fuseoverlayfs* ]] || fail "fuse-overlayfs's markers in the layer"
+fi
+
 step "an upper without user xattrs gets a clear error"
 mkdir -p "$T/tmpfs"
 if mount -t tmpfs -o size=4m,mode=0777 tmpfs "$T/tmpfs"; then
