@@ -153,8 +153,10 @@ static int new_entry(struct fs *fs, struct node *dir, const char *name, int fd, 
 		       : S_ISFIFO(m) ? SHALE_FIFO
 		       : S_ISSOCK(m) ? SHALE_SOCK
 				     : SHALE_REG;
-	struct node *n = node_find_or_add(fs, UPPER_INO(e->attr.st_ino), 0, type, dir, name, true);
 	int ufd = dup(fd); /* the node keeps its own fd to the object */
+	if (ufd < 0)
+		return errno; /* out of fds: without one the node would look lower-only */
+	struct node *n = node_find_or_add(fs, UPPER_INO(e->attr.st_ino), 0, type, dir, name, true);
 	pthread_mutex_lock(&n->mu);
 	if (n->ufd < 0 && ufd >= 0) {
 		n->opaque = opaque;

@@ -111,6 +111,8 @@ struct node *node_find_or_add(struct fs *fs, uint64_t ino, uint64_t lower, uint8
 		n->hnext = fs->table[j];
 		fs->table[j] = n;
 		fs->table_n++;
+		if (fs->reclaim_on && fs->table_n > fs->reclaim_trigger)
+			pthread_cond_signal(&fs->reclaim_cv);
 	}
 	if (lookup)
 		n->nlookup++;

@@ -72,6 +72,11 @@ struct fs {
 	pthread_mutex_t table_mu;
 	struct node **table;
 	size_t table_cap, table_n;
+	/* reclaim.c: keeps the nodes' fds under reclaim_high (table_mu guards) */
+	pthread_t reclaim_tid;
+	pthread_cond_t reclaim_cv;
+	size_t reclaim_high, reclaim_low, reclaim_trigger, reclaim_cursor;
+	bool reclaim_on, reclaim_quit;
 	uint64_t store_dev;    /* for statfs */
 	/* The upper's form (upper.c): user.* markers and xattr whiteouts, for a
 	 * daemon without privileges; then the image's root (uid 0, gid 0) is
@@ -96,6 +101,10 @@ void node_table_free(struct fs *fs);
 int node_stat(struct fs *fs, struct node *n, struct stat *st);
 void vattr_to_stat(const struct fs *fs, const shale_vattr *a, uint64_t ino, struct stat *st);
 fuse_ino_t node_id(struct fs *fs, struct node *n);
+
+/* ---- reclaim.c: bounding the fds that nodes hold ---- */
+void reclaim_start(struct fs *fs);
+void reclaim_stop(struct fs *fs);
 
 /* ---- upper.c: the upper directory's conventions ---- */
 /* Marker names without their namespace: a privileged upper uses trusted.*, an

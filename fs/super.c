@@ -142,9 +142,8 @@ int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *up
 }
 
 /* Every inode the kernel holds keeps an O_PATH fd on its upper object (as
- * libfuse's passthrough_ll and virtiofsd do), so a tar of 100,000 files needs
- * as many descriptors: take what the system allows (root may raise the hard
- * limit up to fs.nr_open). */
+ * libfuse's passthrough_ll and virtiofsd do): take what the system allows (root
+ * may raise the hard limit up to fs.nr_open); reclaim.c keeps within it. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -227,6 +226,8 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 		goto out;
 	}
 	raise_nofile();
+	if (!fs.ro)
+		reclaim_start(&fs);
 	ready(cfg, NULL);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(lc, 1);
@@ -236,6 +237,7 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	if (ret < 0)
 		shale_err(EIO, "the FUSE session ended with an error");
 	fuse_loop_cfg_destroy(lc);
+	reclaim_stop(&fs);
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 out:
