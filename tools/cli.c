@@ -1,7 +1,10 @@
 /* Helpers shared by the verbs: errors, usage, tables, progress. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +18,38 @@ shale_store *cli_store(struct cli *c)
 	if (!c->s)
 		cli_fail();
 	return c->s;
+}
+
+int cli_hold(struct cli *c)
+{
+	shale_store *s = cli_store(c);
+	if (!s)
+		return -1;
+	if (c->held)
+		return 0;
+	char *path = NULL;
+	if (asprintf(&path, "%s/lock", shale_root(s)) < 0)
+		return shale_err(ENOMEM, "out of memory");
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_SH) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		shale_err(e, "lock store: %s: %s", path, strerror(e));
+		free(path);
+		return -1;
+	}
+	free(path);
+	c->hold_fd = fd;
+	c->held = true;
+	return 0;
+}
+
+void cli_release(struct cli *c)
+{
+	if (c->held)
+		close(c->hold_fd); /* not LOCK_UN: a forked child's copy would unlock ours */
+	c->held = false;
 }
 
 int cli_fail(void)

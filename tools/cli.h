@@ -15,6 +15,8 @@ struct cli {
 	const char *prog;
 	char *root;       /* --root, else SHALE_ROOT or the default */
 	shale_store *s;   /* opened on demand by cli_store() */
+	bool held;        /* hold_fd: ROOT/lock held shared (cli_hold) */
+	int hold_fd;
 };
 
 struct verb {
@@ -25,6 +27,19 @@ struct verb {
 
 /* Open the store (creating it on first use). Prints the error and returns NULL. */
 shale_store *cli_store(struct cli *c);
+
+/* Hold the store lock shared on a descriptor of the command's own, until
+ * cli_release() or exit: it keeps prune and rmi (which take it exclusive) from
+ * deleting what the command resolved or wrote but has not yet recorded (an
+ * image it builds on, a layer before its image, an image before its tag,
+ * container or mount record). It survives shale_close() of c->s (a build
+ * closes its store around each RUN mount) and fork: a forked child that lives
+ * on calls cli_release(), which closes its copy only (no LOCK_UN), and the
+ * parent keeps the lock. Never take the store lock exclusive while holding
+ * this: that waits for ourselves. Opens the store if needed; -1 with the
+ * store error set (cli_fail prints it). */
+int cli_hold(struct cli *c);
+void cli_release(struct cli *c);
 
 /* Print "shale: <message>" for the current store error; returns EXIT_ERR. */
 int cli_fail(void);

@@ -1000,6 +1000,12 @@ int cmd_build(struct cli *c, int argc, char **argv)
 		ret = cli_error("failed to reach build target %s in Dockerfile", target);
 		goto out;
 	}
+	/* Every image a step makes is unreferenced until the cache records it,
+	 * the base until a step builds on it, the result until it is tagged. */
+	if (cli_hold(c) < 0) {
+		ret = cli_fail();
+		goto out;
+	}
 	bool *need = calloc(b.df->nstages, sizeof *need);
 	need_stage(&b, tgt->index, need);
 	for (size_t i = 0; i < b.df->nstages; i++)

@@ -160,6 +160,8 @@ int cmd_commit(struct cli *c, int argc, char **argv)
 		goto fail;
 	if (!(s = cli_store(c)) || !(ctr = resolve_container(s, argv[optind])))
 		goto fail;
+	if (cli_hold(c) < 0) /* the new layer stays until its image is in */
+		goto fail;
 	shale_id parent, layer, image;
 	if (shale_id_parse(container_str(ctr, "image"), &parent) < 0)
 		goto fail;
@@ -253,7 +255,7 @@ int cmd_seal(struct cli *c, int argc, char **argv)
 	shale_id parent, layer, image;
 	bool scratch = !strcmp(from, "scratch");
 	if (shale_ref_normalize(ref, norm, sizeof norm) < 0 || !(s = cli_store(c)) ||
-	    (!scratch && shale_image_resolve(s, from, &parent) < 0)) {
+	    cli_hold(c) < 0 || (!scratch && shale_image_resolve(s, from, &parent) < 0)) {
 		ret = cli_fail();
 		goto out;
 	}

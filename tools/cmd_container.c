@@ -117,7 +117,8 @@ int cmd_run(struct cli *c, int argc, char **argv)
 	}
 	shale_store *s = cli_store(c);
 	shale_id image;
-	if (!s || shale_image_resolve(s, argv[optind], &image) < 0) {
+	/* the hold: until the container record pins the image */
+	if (!s || cli_hold(c) < 0 || shale_image_resolve(s, argv[optind], &image) < 0) {
 		ret = cli_fail();
 		goto out;
 	}
@@ -153,6 +154,7 @@ int cmd_run(struct cli *c, int argc, char **argv)
 	char norm[512];
 	const char *ref = shale_ref_normalize(argv[optind], norm, sizeof norm) == 0 ? norm : argv[optind];
 	json_t *ctr = container_create(s, &image, ref, name, NULL);
+	cli_release(c);
 	if (!ctr) {
 		ret = cli_fail();
 		goto done;

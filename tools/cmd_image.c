@@ -439,6 +439,8 @@ int cmd_tag(struct cli *c, int argc, char **argv)
 	shale_id id;
 	if (!s)
 		return EXIT_ERR;
+	if (cli_hold(c) < 0) /* no prune between resolving and tagging */
+		return cli_fail();
 	if (shale_image_resolve(s, argv[optind], &id) < 0 || shale_tag_set(s, norm, &id) < 0)
 		return cli_fail();
 	return EXIT_OK;
@@ -521,12 +523,16 @@ int cmd_rmi(struct cli *c, int argc, char **argv)
 	shale_store *s = cli_store(c);
 	if (!s)
 		return EXIT_ERR;
+	/* Exclusive from the first look at users to the sweep: no command is
+	 * between resolving an image and recording its use (cli_hold). */
+	if (shale_lock_exclusive(s, true) < 0)
+		return cli_fail();
 	int ret = EXIT_OK;
 	for (int i = optind; i < argc; i++)
 		if (rmi_one(s, argv[i], force) < 0)
 			ret = cli_fail();
 	shale_prune_stats st;
-	if (shale_gc(s, &st) < 0)
+	if (shale_gc(s, &st) < 0) /* already locked: unlocks */
 		ret = cli_fail();
 	return ret;
 }

@@ -58,6 +58,8 @@ int cmd_import(struct cli *c, int argc, char **argv)
 	shale_store *s = cli_store(c);
 	if (!s)
 		return EXIT_ERR;
+	if (cli_hold(c) < 0) /* the parent and the new layer stay until the image is in */
+		return cli_fail();
 	shale_id pid, layer, image;
 	if (parent && shale_image_resolve(s, parent, &pid) < 0)
 		return cli_fail();

@@ -206,6 +206,8 @@ static void on_ready(void *arg, const char *error)
 			error = shale_errmsg();
 		json_decref(rec);
 	}
+	if (m->cli) /* served in the foreground: the record pins the image now */
+		cli_release(m->cli);
 	if (m->ready_fd >= 0) {
 		char msg[1100];
 		int n = snprintf(msg, sizeof msg, "%s\n", error ? error : "ok");
@@ -271,6 +273,7 @@ int mount_start(struct cli *c, struct mount_req *m)
 	shale_close(c->s);
 	c->s = NULL; /* cli_store() opens it again for the caller */
 	m->root = c->root;
+	m->cli = c;
 	fflush(NULL);
 	if (m->foreground)
 		return serve(m);
@@ -283,6 +286,7 @@ int mount_start(struct cli *c, struct mount_req *m)
 		return cli_error("mount: fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(pfd[0]);
+		cli_release(c); /* our copy only: the parent holds it until we are ready */
 		setsid();
 		signal(SIGPIPE, SIG_IGN);
 		m->ready_fd = pfd[1];
@@ -394,8 +398,12 @@ static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 	if (m->ro && (name || upper))
 		return cli_usage_error("mount", "-o ro mounts have no container: no --name or --upper");
 	shale_store *s = cli_store(c);
+	/* Held until the container record or (read-only) the daemon's mount
+	 * record pins the image: an rmi or prune meanwhile would delete it. */
 	if (!s)
 		return EXIT_ERR;
+	if (cli_hold(c) < 0)
+		return cli_fail();
 	/* an existing container (by name or id), else an image and a new container */
 	json_t *existing = !m->ro && !name && !upper ? container_find(s, image) : NULL;
 	if (existing) {

@@ -30,6 +30,7 @@ struct mount_req {
 	int ready_fd;
 	shale_store *s; /* the one the daemon opens */
 	char *root;
+	struct cli *cli; /* the command: its hold on the store lock (cli_hold) */
 };
 
 struct cli;
