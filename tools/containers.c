@@ -211,6 +211,10 @@ int container_remove(shale_store *s, json_t *c)
 		nftw(dir, rm_one, 64, FTW_DEPTH | FTW_PHYS);
 	else if (container_str(c, "work"))
 		nftw(container_str(c, "work"), rm_one, 64, FTW_DEPTH | FTW_PHYS);
+	/* the lock of its commits (cmd_commit.c): a commit running now holds its
+	 * open file, and a later one finds no container */
+	snprintf(dir, sizeof dir, "%s/tmp/commit-%s.lock", shale_root(s), container_str(c, "id"));
+	unlink(dir);
 	return 0;
 }
 
