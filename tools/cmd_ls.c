@@ -231,7 +231,8 @@ int cmd_ls(struct cli *c, int argc, char **argv)
 	if (!s)
 		return EXIT_ERR;
 	o.s = s;
-	if (shale_image_resolve(s, argv[optind], &img) < 0)
+	/* held: an rmi meanwhile would sweep what we are reading */
+	if (cli_hold(c) < 0 || shale_image_resolve(s, argv[optind], &img) < 0)
 		return cli_fail();
 	while (*path == '/')
 		path++;
@@ -301,7 +302,8 @@ int cmd_cat(struct cli *c, int argc, char **argv)
 	shale_id img;
 	if (!s)
 		return EXIT_ERR;
-	if (shale_image_resolve(s, argv[optind], &img) < 0)
+	/* held: an rmi meanwhile would sweep what we are reading */
+	if (cli_hold(c) < 0 || shale_image_resolve(s, argv[optind], &img) < 0)
 		return cli_fail();
 	shale_view *v = shale_view_open_image(s, &img);
 	if (!v)
