@@ -5,9 +5,8 @@
 #   BLDedit_naive  the same with Dockerfile.naive (redoes `npm install`)
 #   BLDnoop        rebuild with nothing changed
 #   BLDten         store growth over ten builds, each after a small edit of server.js
-# Base image `node`: debootstrap --variant=minbase --include=nodejs,npm bookworm, imported
-# into the build store ($DATA/build-store); both are cached. `RUN npm install` needs the
-# npm registry.
+# Base image `node`: the minbase rootfs plus `RUN apt-get install nodejs npm`, built once
+# in the build store ($DATA/build-store). `RUN npm install` needs the npm registry.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/../lib/common.sh"
@@ -22,19 +21,23 @@ APP_SRC=${APP_SRC:-$PROJECT_SRC/../shared/examples/node-app}
 BSTORE=$DATA/build-store
 bshale() { SHALE_ROOT=$BSTORE "$SHALE" "$@"; }
 
-# The node rootfs and image (cached).
-NODE=$DATA/layers/node-rootfs
-if [ ! -d "$NODE" ]; then
-  log "dataset: debootstrap --variant=minbase --include=nodejs,npm bookworm (a few minutes)"
-  rm -rf "$NODE.tmp"
-  debootstrap --variant=minbase --include=nodejs,npm bookworm "$NODE.tmp" "$(debian_mirror)" \
-    >"$DATA/debootstrap-node.log" 2>&1 || die "debootstrap failed, see $DATA/debootstrap-node.log"
-  mv "$NODE.tmp" "$NODE"
-fi
+# The base image `node` (cached in the build store): the minbase rootfs of the overlay
+# suite with Debian's nodejs and npm installed by a RUN, as the issue asks (debootstrap
+# --include=nodejs,npm cannot order npm's dependency cycle). Needs the Debian mirror.
+data_base
 mkdir -p "$BSTORE"
 if ! bshale inspect node:latest >/dev/null 2>&1; then
-  log "build store: importing node"
-  bshale import "$NODE" node:latest >/dev/null || die "import node failed"
+  bshale inspect debian:bookworm >/dev/null 2>&1 ||
+    bshale import "$DATA/layers/base" debian:bookworm >/dev/null || die "import of the base rootfs failed"
+  log "build store: building node (RUN apt-get install nodejs npm, a few minutes)"
+  NODE_CTX=$DATA/tmp/node-base
+  rm -rf "$NODE_CTX"; mkdir -p "$NODE_CTX"
+  cat >"$NODE_CTX/Dockerfile" <<'DOCKERFILE'
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
+DOCKERFILE
+  bshale build -t node:latest "$NODE_CTX" >"$DATA/build-node.log" 2>&1 ||
+    die "building the node image failed, see $DATA/build-node.log"
 fi
 
 CTX=$DATA/tmp/node-app
