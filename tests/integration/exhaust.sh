@@ -297,13 +297,15 @@ fsck_clean "after fd exhaustion"
 # ---------------------------------------------------------------------------
 # Soak: fsstress.py on a mount; the daemon's RSS after a warm-up (8 s; 45 s
 # before a soak of 120 s or more) and at the end must not differ by more than
-# 16 MiB. Measured on 2 loaded cores: without sanitizers the RSS climbs by about 10 MiB in the first 40 s (malloc
-# arenas), then stays flat: 41.0 MiB after the warm-up, 49.3 at 20 s, 50.8 at
-# 40 s, 51.1 at 300 s (118000 operations; +0.3 MiB in the last 100000), so a
-# long soak sees a leak of 100 bytes an operation. Under ASan (a 1 MiB
-# quarantine) the RSS wanders by up to 8 MiB in 12000 operations with no leak
-# in sight, so the 25 s run (6000-20000 operations, 300-900 a second) only
-# catches leaks of a few KiB an operation through RSS; LeakSanitizer reports
+# 16 MiB. Measured on 2 loaded cores, without sanitizers: the RSS climbs by
+# about 10 MiB in the first 40 s (malloc arenas, buffers of worker threads),
+# then moves only by rare steps of 1-2 MiB: 50.3 MiB after a 45 s warm-up,
+# 53.9 after 300 s and 190000 operations (19 bytes an operation). A leak of
+# 1 KiB per reply with an error status (an LD_PRELOAD wrapper of
+# fuse_reply_err, about 2 KiB an operation) made 41 MiB in the 25 s soak.
+# Under ASan (a 1 MiB quarantine) the RSS wanders by up to 8 MiB in 12000
+# operations with no leak, so its 25 s run (6000-20000 operations) catches
+# only leaks of a few KiB an operation through RSS; LeakSanitizer reports
 # memory the daemon lost, of any size, when it exits (lib.sh fails on it).
 part_soak() {
 step "soak: fsstress for ${SOAK_SECONDS}s on a writable mount"
