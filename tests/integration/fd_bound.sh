@@ -12,7 +12,9 @@ shale import "$T/root" base:1 >/dev/null
 mkdir -p "$T/mnt"
 
 step "a mount whose daemon may open $LIMIT files; $FILES files created, chmod'ed, touched"
-prlimit --nofile=$LIMIT:$LIMIT "$SHALE" mount --name many base:1 "$T/mnt"
+# without CAP_SYS_RESOURCE, or the daemon raises its limit to fs.nr_open
+setpriv --inh-caps=-sys_resource --bounding-set=-sys_resource \
+	prlimit --nofile=$LIMIT:$LIMIT "$SHALE" mount --name many base:1 "$T/mnt"
 pid=$(shale mounts --format json | python3 -c '
 import json, sys
 for l in sys.stdin:
