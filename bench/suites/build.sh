@@ -31,10 +31,16 @@ if ! bshale inspect node:latest >/dev/null 2>&1; then
     bshale import "$DATA/layers/base" debian:bookworm >/dev/null || die "import of the base rootfs failed"
   log "build store: building node (RUN apt-get install nodejs npm, a few minutes)"
   NODE_CTX=$DATA/tmp/node-base
-  rm -rf "$NODE_CTX"; mkdir -p "$NODE_CTX"
+  rm -rf "$NODE_CTX"; mkdir -p "$NODE_CTX/certs"
+  # The host's own CAs (a TLS-intercepting proxy's, say), as Docker users add them:
+  # without them npm in the container cannot reach the registry the host reaches.
+  cp /usr/local/share/ca-certificates/*.crt "$NODE_CTX/certs/" 2>/dev/null || true
   cat >"$NODE_CTX/Dockerfile" <<'DOCKERFILE'
 FROM debian:bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
+COPY certs/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 DOCKERFILE
   bshale build -t node:latest "$NODE_CTX" >"$DATA/build-node.log" 2>&1 ||
     die "building the node image failed, see $DATA/build-node.log"
