@@ -2,7 +2,8 @@
 # Crash test of the FUSE daemon: one container, many rounds. Each round mounts
 # it with the daemon armed to die (SIGKILL) at one crash point of the schedule
 # (writes, fsyncs, creates, chunk copy-ups, whiteouts, renames...), first checks
-# that every change fsync'd in all earlier rounds is there, then writes a new
+# that every change fsync'd in all earlier rounds is there (files of older
+# rounds are read back every 10th round, else only checked to exist), then writes a new
 # round of changes through the mount (fsync_writer.py journals, outside the
 # mount, each one once its fsync returned). After the kill: `shale umount`
 # cleans up the dead mount, fsck finds no error in the store or the upper.
@@ -10,6 +11,13 @@
 source "$(dirname "$0")/lib.sh"
 source "$TESTS/crash_lib.sh"
 writer() { python3 "$TESTS/fsync_writer.py" "$@"; }
+
+# The store (uppers included) on a tmpfs: a killed process loses nothing the page
+# cache holds, so what is tested is the same, and the rounds' thousands of fsyncs
+# cost nothing (on ext4 they made the test four times slower).
+mkdir -p "$SHALE_ROOT"
+mount -t tmpfs -o size=1g,mode=0700 shale-crash "$SHALE_ROOT"
+UNMOUNT_KEEP=$SHALE_ROOT
 
 step "a base with a 3 MiB file (chunked) and lower files to delete and chmod"
 make_busybox_rootfs "$T/base"
@@ -33,7 +41,7 @@ shale umount "$mnt"
 [ "$total" -gt 20 ] || fail "a round passes only $total crash points: build with -DSHALE_FAULTS=ON"
 echo "$total crash points in a round; trying $(crash_schedule "$total" | wc -l)"
 
-tried=0 killed=0 round=0
+tried=0 killed=0 round=0 prev_lines=0
 for n in $(crash_schedule "$total"); do
 	round=$((round + 1))
 	tried=$((tried + 1))
@@ -47,10 +55,14 @@ for n in $(crash_schedule "$total"); do
 		check_fsck
 		continue
 	fi
-	out=$(writer verify "$mnt" "$journal") ||
+	# the files of the last round are read back, every file each 10th round
+	from=$prev_lines
+	[ $((round % 10)) -eq 0 ] && from=0
+	out=$(writer verify "$mnt" "$journal" "$from") ||
 		fail "after a daemon crash at $CRASH_WHERE, fsync'd data is lost:
 $out"
 	rc=0
+	prev_lines=$(wc -l <"$journal")
 	writer write "$mnt" "$journal" "$round" || rc=$?
 	CRASH_WHERE=$(cat "$CRASH_FILE.where" 2>/dev/null || true)
 	if [ -n "$CRASH_WHERE" ]; then

@@ -27,11 +27,14 @@ fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T/sanitizer"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T/sanitizer"
 
-# Unmount whatever is mounted below $T, deepest first, then kill what is left.
+# Unmount whatever is mounted below $T, deepest first, then kill what is left
+# (but UNMOUNT_KEEP, a filesystem the test mounted for its store, until the cleanup).
+UNMOUNT_KEEP=
 unmount_all() {
 	local m
 	for m in $(awk -v t="$T" 'index($2, t) == 1 { print $2 }' /proc/self/mounts | sort -r); do
 		m=$(printf '%b' "$m")
+		[ "$m" != "$UNMOUNT_KEEP" ] || continue
 		fusermount3 -uz "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
 	done
 }
@@ -44,6 +47,7 @@ cleanup() {
 		kill "$WATCHDOG" 2>/dev/null || true
 	fi
 	[ "$(type -t test_cleanup)" = function ] && test_cleanup || true
+	UNMOUNT_KEEP=
 	unmount_all
 	local r
 	for r in "$T"/sanitizer.*; do
