@@ -127,11 +127,11 @@ run_timed() {   # OP TOOL ROUND CMD...
   rec "$op" "$tool" "$r" "$LAST_T"
 }
 if [ -n "${RAW:-}" ]; then
-  rec_meta REGpush "push to an empty registry ($NLAYERS layers, $MB MB gzip)" "$MB" MB/s skopeo
+  rec_meta REGpush "push to an empty registry ($NLAYERS layers, $MB MB gzip)" "$BLOB_BYTES" MB/s skopeo
   rec_meta REGpush-zstd "push to an empty registry, zstd blobs (shale only)" "" "" none
   rec_meta REGrepush "push again (every blob there)" "" "" skopeo
-  rec_meta REGpull "pull into an empty store / OCI layout ($MB MB)" "$MB" MB/s skopeo
-  rec_meta REGpull+x "pull and unpack (shale: into the store; skopeo copy + umoci unpack)" "$MB" MB/s skopeo
+  rec_meta REGpull "pull into an empty store / OCI layout ($MB MB)" "$BLOB_BYTES" MB/s skopeo
+  rec_meta REGpull+x "pull and unpack (shale: into the store; skopeo copy + umoci unpack)" "$BLOB_BYTES" MB/s skopeo
 fi
 
 skopeo_flags=(--dest-tls-verify=false --src-tls-verify=false)
