@@ -36,30 +36,23 @@ ref=$(image_layers out:1)
 [ -n "$ref" ] || fail "reference commit made no image"
 echo "$total crash points; trying $(crash_schedule "$total" | wc -l)"
 
-tried=0 killed=0
 for n in $(crash_schedule "$total"); do
 	store_restore
 	crash_at "$n" shale commit ctr out:1
-	tried=$((tried + 1))
-	if [ "$CRASHED" = 0 ]; then
-		[ "$CRASH_RC" -eq 0 ] || fail "commit not killed at point $n failed: $(cat "$T/crash.out")"
-	else
-		killed=$((killed + 1))
-	fi
+	crash_tally commit "$n"
 	check_fsck
 	got=$(image_layers out:1)
 	[ -z "$got" ] || [ "$got" = "$ref" ] || fail "after a crash at $CRASH_WHERE: out:1 has layers $got, expected $ref or nothing"
 	[ "$(python3 "$TESTS/treehash.py" "$upper")" = "$upper_sum" ] ||
 		fail "after a crash at $CRASH_WHERE: the container's upper changed"
-	if [ $((tried % 10)) -eq 0 ] || [ "$n" = "$total" ]; then
+	if [ $((CRASH_TRIED % 10)) -eq 0 ] || [ "$n" = "$total" ]; then
 		shale commit ctr out:1 >/dev/null
 		[ "$(image_layers out:1)" = "$ref" ] || fail "commit after a crash at $CRASH_WHERE made another layer"
 		out=$(shale fsck)
 		assert_contains "$out" "0 errors" "fsck after a re-commit"
 	fi
 done
-step "$tried points tried, $killed killed there"
-[ "$killed" -ge $((tried * 9 / 10)) ] || fail "only $killed of $tried runs reached their crash point"
+crash_summary
 
 step "live commits killed mid-way leave the mount thawed"
 store_restore

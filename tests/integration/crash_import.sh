@@ -26,20 +26,14 @@ ref=$(image_layers imp:1)
 [ -n "$ref" ] || fail "reference import made no image"
 echo "$total crash points; trying $(crash_schedule "$total" | wc -l)"
 
-tried=0 killed=0
 for n in $(crash_schedule "$total"); do
 	store_restore
 	crash_at "$n" shale import "$T/src.tar" imp:1
-	tried=$((tried + 1))
-	if [ "$CRASHED" = 0 ]; then
-		[ "$CRASH_RC" -eq 0 ] || fail "import not killed at point $n failed: $(cat "$T/crash.out")"
-	else
-		killed=$((killed + 1))
-	fi
+	crash_tally import "$n"
 	check_fsck
 	got=$(image_layers imp:1)
 	[ -z "$got" ] || [ "$got" = "$ref" ] || fail "after a crash at $CRASH_WHERE: imp:1 has layers $got, expected $ref or nothing"
-	if [ $((tried % 10)) -eq 0 ] || [ "$n" = "$total" ]; then
+	if [ $((CRASH_TRIED % 10)) -eq 0 ] || [ "$n" = "$total" ]; then
 		[ "$(images_state | grep -v '"imp"')" = "$(echo "$before")" ] ||
 			fail "after a crash at $CRASH_WHERE: other images changed"
 		# run again: it finishes the job, and prune leaves nothing behind
@@ -52,6 +46,5 @@ for n in $(crash_schedule "$total"); do
 			fail "content differs after a crash at $CRASH_WHERE and a re-import"
 	fi
 done
-step "$tried points tried, $killed killed there"
-[ "$killed" -ge $((tried * 9 / 10)) ] || fail "only $killed of $tried runs reached their crash point"
+crash_summary
 echo "PASS"

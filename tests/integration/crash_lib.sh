@@ -54,6 +54,33 @@ crash_at() {
 	CRASH_RC=$rc
 }
 
+# crash_tally WHAT N: count the crash_at run just made at point N (CRASH_TRIED,
+# CRASH_KILLED, and CRASH_PLACES: kills per crash point name); a run that was
+# not killed must have succeeded.
+CRASH_TRIED=0 CRASH_KILLED=0
+declare -A CRASH_PLACES=()
+crash_tally() {
+	CRASH_TRIED=$((CRASH_TRIED + 1))
+	if [ "$CRASHED" = 0 ]; then
+		[ "$CRASH_RC" -eq 0 ] || fail "$1 not killed at point $2 failed: $(cat "$T/crash.out")"
+		return
+	fi
+	CRASH_KILLED=$((CRASH_KILLED + 1))
+	local w=${CRASH_WHERE#* }
+	w=${w% pid *}
+	CRASH_PLACES[$w]=$((${CRASH_PLACES[$w]:-0} + 1))
+}
+
+# crash_summary [MORE]: the runs tried and killed, where; at least 9 runs in 10
+# must have reached their point (else the schedule tests little).
+crash_summary() {
+	step "$CRASH_TRIED points tried, $CRASH_KILLED killed there${1:+, $1}"
+	local w
+	for w in "${!CRASH_PLACES[@]}"; do echo "  ${CRASH_PLACES[$w]} killed at: $w"; done | sort -rn
+	[ "$CRASH_KILLED" -ge $((CRASH_TRIED * 9 / 10)) ] ||
+		fail "only $CRASH_KILLED of $CRASH_TRIED runs reached their crash point"
+}
+
 # A snapshot of the store to start each round from. Container directories stay
 # where they are (STORE_KEEP="containers"): a copy would change their ctimes,
 # which layers record, and no crash test's operation may change them anyway

@@ -149,6 +149,17 @@ static void raw_poke(struct raw *r, const void *prefix, size_t plen, size_t off)
 	mdb_cursor_close(c);
 }
 
+/* Delete the first or last record (op: MDB_FIRST or MDB_LAST). */
+static void raw_drop(struct raw *r, MDB_cursor_op op)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	assert_int_equal(mdb_cursor_open(r->txn, r->dbi, &c), 0);
+	assert_int_equal(mdb_cursor_get(c, &k, &v, op), 0);
+	assert_int_equal(mdb_cursor_del(c, 0), 0);
+	mdb_cursor_close(c);
+}
+
 /* Any object that belongs to the image (the first in objects/). */
 static void first_object(struct fx *f, char *path, size_t len)
 {
@@ -274,12 +285,7 @@ static void test_object_record_restored(void **state)
 	struct fx *f = *state;
 	struct raw r;
 	raw_open(f, &r, "objects");
-	MDB_cursor *c;
-	MDB_val k, v;
-	assert_int_equal(mdb_cursor_open(r.txn, r.dbi, &c), 0);
-	assert_int_equal(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
-	assert_int_equal(mdb_cursor_del(c, 0), 0);
-	mdb_cursor_close(c);
+	raw_drop(&r, MDB_FIRST);
 	raw_close(f, &r);
 	shale_fsck_stats st = fsck(f, false);
 	assert_int_equal(st.errors, 1);
@@ -349,12 +355,7 @@ static void test_view_index_damaged(void **state)
 	assert_int_equal(fsck(f, false).errors, 0);
 	struct raw r;
 	raw_open(f, &r, "view_inodes");
-	MDB_cursor *c;
-	MDB_val k, val;
-	assert_int_equal(mdb_cursor_open(r.txn, r.dbi, &c), 0);
-	assert_int_equal(mdb_cursor_get(c, &k, &val, MDB_LAST), 0);
-	assert_int_equal(mdb_cursor_del(c, 0), 0);
-	mdb_cursor_close(c);
+	raw_drop(&r, MDB_LAST);
 	raw_close(f, &r);
 	shale_fsck_stats st = fsck(f, false);
 	assert_int_equal(st.errors, 1);
