@@ -123,7 +123,6 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* lower content never changes; upper only through us */
-	fi->noflush = !h->upper;
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }
@@ -405,11 +404,6 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fh_free((struct fh *)(uintptr_t)fi->fh);
-	fuse_reply_err(req, 0);
-}
-
-void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
 	fuse_reply_err(req, 0);
 }
 

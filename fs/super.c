@@ -24,11 +24,14 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-	/* no remote locks: the kernel keeps flock and fcntl locks for this mount */
+	/* directories need no open state (readdir.c) */
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
+	/* no remote locks: the kernel keeps flock and fcntl locks for this mount,
+	 * and as close has nothing to tell us, there is no flush handler (the
+	 * kernel stops sending FUSE_FLUSH after its first ENOSYS) */
 	conn->want &= ~(FUSE_CAP_FLOCK_LOCKS | FUSE_CAP_POSIX_LOCKS);
 	conn->max_readahead = conn->max_readahead > (1u << 20) ? (1u << 20) : conn->max_readahead;
 	conn->time_gran = 1;
-	(void)fs;
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino)
@@ -56,11 +59,9 @@ const struct fuse_lowlevel_ops shale_fs_ops = {
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.readdirplus = op_readdirplus,
-	.releasedir = op_releasedir,
 	.open = op_open,
 	.read = op_read,
 	.release = op_release,
-	.flush = op_flush,
 	.fsync = op_fsync,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
