@@ -47,6 +47,7 @@ static void node_free(struct node *n)
 	if (n->ufd >= 0)
 		close(n->ufd);
 	partial_free(n->part);
+	listing_drop(n);
 	pthread_mutex_destroy(&n->mu);
 	free(n->name);
 	free(n);
