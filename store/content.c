@@ -236,7 +236,11 @@ int chunks_get(shale_store *s, MDB_txn *txn, const shale_id *id, shale_chunks *o
 	const uint8_t *d = rb_bytes(&r, out->count * sizeof(shale_id));
 	if (r.bad || !d)
 		return shale_err(EIO, "corrupt chunk list");
-	out->digests = xmalloc(out->count * sizeof(shale_id));
+	/* read on FUSE requests (a file opened, a partial file loaded) */
+	out->digests = malloc(out->count ? out->count * sizeof(shale_id) : 1);
+	if (!out->digests)
+		return shale_err(ENOMEM, "out of memory (a chunk list of %llu chunks)",
+				 (unsigned long long)out->count);
 	memcpy(out->digests, d, out->count * sizeof(shale_id));
 	return 0;
 }
@@ -249,7 +253,8 @@ int shale_content_chunks(shale_store *s, const shale_entry *e, shale_chunks *out
 		return 0;
 	if (!(e->flags & SHALE_F_CHUNKED)) {
 		out->count = 1;
-		out->digests = xmalloc(sizeof(shale_id));
+		if (!(out->digests = malloc(sizeof(shale_id))))
+			return shale_err(ENOMEM, "out of memory");
 		out->digests[0] = e->content;
 		return 0;
 	}

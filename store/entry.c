@@ -80,10 +80,12 @@ int entry_decode(const void *buf, size_t len, shale_entry *e)
 	return 0;
 }
 
-void entry_copy(const shale_entry *src, shale_entry *dst, void **buf)
+int entry_copy(const shale_entry *src, shale_entry *dst, void **buf)
 {
 	size_t n = src->data_len + src->target_len + src->xattrs_len;
-	uint8_t *p = xmalloc(n + 1);
+	uint8_t *p = malloc(n + 1);
+	if (!p)
+		return shale_err(ENOMEM, "out of memory (an entry of %zu bytes)", n);
 	*dst = *src;
 	*buf = p;
 	if (src->data_len) {
@@ -100,6 +102,7 @@ void entry_copy(const shale_entry *src, shale_entry *dst, void **buf)
 		memcpy(p, src->xattrs, src->xattrs_len);
 		dst->xattrs = p;
 	}
+	return 0;
 }
 
 bool shale_xattr_next(const uint8_t *buf, uint32_t len, uint32_t *pos, const char **name,

@@ -10,6 +10,7 @@
 #define SHALE_FORMAT_VERSION 1
 #define SECRET_LEN 192 /* XXH3 secrets must be >= 136 bytes */
 #define STORE_MAP_SIZE (1ull << 40) /* virtual; the file grows as needed */
+#define STORE_MAP_MIN (1ull << 30)  /* the smallest map tried under RLIMIT_AS */
 
 /* The LMDB databases; docs/architecture.md lists their keys and values. */
 enum db {
@@ -93,8 +94,9 @@ void be64_put(uint8_t *p, uint64_t v);
 /* ---- entry codec ---- */
 void entry_encode(sbuf *b, const shale_entry *e);
 int entry_decode(const void *buf, size_t len, shale_entry *e);
-/* Copy an entry so that it owns its pointers (one malloc in *buf). */
-void entry_copy(const shale_entry *src, shale_entry *dst, void **buf);
+/* Copy an entry so that it owns its pointers (one malloc in *buf); fails
+ * only with ENOMEM (then *buf is untouched). */
+int entry_copy(const shale_entry *src, shale_entry *dst, void **buf);
 
 /* Entry keys: layer | dirhash(parent) | name. The root is zero-hash + "". */
 #define ENTRY_KEY_MAX (2 * SHALE_ID_LEN + 256)

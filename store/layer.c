@@ -216,7 +216,8 @@ int shale_lb_add_hardlink(shale_layer_builder *lb, const char *path, const char 
 		return 0;
 	void *copy;
 	shale_entry te;
-	entry_copy(&t, &te, &copy);
+	if (entry_copy(&t, &te, &copy) < 0)
+		return -1;
 	if (!te.link_group) {
 		if (lb->ngroups == lb->groups_cap)
 			lb->group_count = xrealloc(lb->group_count,
@@ -274,7 +275,8 @@ int shale_lb_set_opaque(shale_layer_builder *lb, const char *dirpath)
 	}
 	void *copy;
 	shale_entry c;
-	entry_copy(&e, &c, &copy);
+	if (entry_copy(&e, &c, &copy) < 0)
+		return -1;
 	c.flags |= SHALE_F_OPAQUE;
 	r = put_entry(lb, dirpath, &c);
 	free(copy);
@@ -292,8 +294,7 @@ int shale_lb_get(shale_layer_builder *lb, const char *path, shale_entry *e, void
 		return -1;
 	if (r == 0)
 		return shale_err(ENOENT, "'%s' is not in the layer", path);
-	entry_copy(&t, e, buf);
-	return 0;
+	return entry_copy(&t, e, buf);
 }
 
 /* ---- walking a stored tree ---- */
@@ -682,10 +683,8 @@ int shale_layer_lookup(shale_store *s, const shale_id *layer, const char *path, 
 		shale_err(ENOENT, "no such path in the layer: /%s", norm);
 	else if (rc)
 		mdb_fail(rc, "lookup");
-	else if (entry_decode(v.mv_data, v.mv_size, &t) == 0) {
-		entry_copy(&t, e, buf);
-		ret = 0;
-	}
+	else if (entry_decode(v.mv_data, v.mv_size, &t) == 0)
+		ret = entry_copy(&t, e, buf);
 	rtxn_end(s, txn);
 	return ret;
 }

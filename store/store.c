@@ -78,8 +78,16 @@ MDB_txn *rtxn_begin(shale_store *s)
 {
 	struct rtxn_slot *slot = pthread_getspecific(s->rtxn_key);
 	if (!slot) {
-		slot = xcalloc(1, sizeof *slot);
-		pthread_setspecific(s->rtxn_key, slot);
+		/* a FUSE worker's first read: out of memory is an error, not an abort */
+		if (!(slot = calloc(1, sizeof *slot))) {
+			shale_err(ENOMEM, "store database: begin read: out of memory");
+			return NULL;
+		}
+		if (pthread_setspecific(s->rtxn_key, slot)) {
+			free(slot);
+			shale_err(ENOMEM, "store database: begin read: out of memory");
+			return NULL;
+		}
 	}
 	if (slot->depth++ > 0) /* nested calls share the snapshot */
 		return slot->txn;
@@ -134,25 +142,42 @@ int wtxn_commit(MDB_txn *txn)
 	return rc ? mdb_fail(commit_errno(env, rc), "commit") : 0;
 }
 
+/* The map is address space, not memory: 1 TiB lets the database grow without
+ * ever remapping. A process under RLIMIT_AS (ulimit -v) may not have that
+ * much, so smaller maps are tried, down to STORE_MAP_MIN; LMDB never maps less
+ * than the data file, and a write past this process's map fails with ENOSPC
+ * ("MDB_MAP_FULL"). Other processes keep their own map sizes. */
 static int open_env(shale_store *s, bool create)
 {
 	char *dbdir = xasprintf("%s/db", s->root);
 	int rc;
 	if (create && mkdir_p(dbdir, 0700) < 0)
 		goto fail;
-	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB_COUNT + 4)) ||
-	    (rc = mdb_env_set_maxreaders(s->env, 1022)) ||
-	    (rc = mdb_env_set_mapsize(s->env, STORE_MAP_SIZE))) {
-		mdb_fail(rc, "create environment");
-		goto fail;
+	for (size_t map = STORE_MAP_SIZE;; map /= 2) {
+		if ((rc = mdb_env_create(&s->env)) ||
+		    (rc = mdb_env_set_maxdbs(s->env, DB_COUNT + 4)) ||
+		    (rc = mdb_env_set_maxreaders(s->env, 1022)) ||
+		    (rc = mdb_env_set_mapsize(s->env, map))) {
+			mdb_fail(rc, "create environment");
+			goto fail;
+		}
+		/* NOTLS: read transactions are cached per thread by us, and FUSE worker
+		 * threads come and go. Readahead stays on: a view's records are stored in
+		 * tree order, so a cold walk reads neighbouring pages it is about to need. */
+		rc = mdb_env_open(s->env, dbdir, MDB_NOTLS, 0600);
+		if (rc != ENOMEM || map / 2 < STORE_MAP_MIN)
+			break;
+		/* a failed open leaves the handle unusable: start over, smaller */
+		mdb_env_close(s->env);
+		s->env = NULL;
 	}
-	/* NOTLS: read transactions are cached per thread by us, and FUSE worker
-	 * threads come and go. Readahead stays on: a view's records are stored in
-	 * tree order, so a cold walk reads neighbouring pages it is about to need. */
-	rc = mdb_env_open(s->env, dbdir, MDB_NOTLS, 0600);
 	if (rc) {
 		if (rc == ENOENT)
 			shale_err(ENOENT, "no shale store at %s (run 'shale init')", s->root);
+		else if (rc == ENOMEM)
+			shale_err(ENOMEM, "cannot open the store at %s: no room to map its database "
+				  "(not even %llu MiB of address space; is ulimit -v too low?)",
+				  s->root, (unsigned long long)(STORE_MAP_MIN >> 20));
 		else
 			shale_err(rc, "cannot open the store at %s: %s", s->root, mdb_strerror(rc));
 		goto fail;

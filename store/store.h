@@ -27,7 +27,10 @@ int shale_err(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 /* Prefix the current error message with context ("importing x: ..."). */
 int shale_err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* ---- allocation that never fails: out of memory aborts with a message ---- */
+/* ---- allocation that never fails: out of memory aborts with a message ----
+ * For the commands. What the FUSE daemon calls on its requests (views,
+ * entries, chunk lists, objects, read transactions) allocates with malloc
+ * and fails with ENOMEM instead. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
@@ -311,7 +314,7 @@ int shale_view_entry(shale_view *v, uint64_t ino, shale_entry *e, void **buf);
 /* Names of an inode (parent inode + name), for hardlink groups and paths. */
 typedef int (*shale_name_fn)(void *ctx, uint64_t parent, const char *name);
 int shale_view_names(shale_view *v, uint64_t ino, shale_name_fn fn, void *ctx);
-/* Path of an inode (its first name), malloc'd. */
+/* Path of an inode (its first name), malloc'd; NULL on an error. */
 char *shale_view_path(shale_view *v, uint64_t ino);
 /* Walk the merged tree in order (names sorted); same return convention as
  * shale_walk_fn. The entry carries content, target and xattrs. */

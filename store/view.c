@@ -683,10 +683,8 @@ int shale_view_entry(shale_view *v, uint64_t ino, shale_entry *e, void **buf)
 		return -1;
 	struct vrec r;
 	int ret = get_vrec(v, txn, ino, &r);
-	if (ret == 0) {
-		entry_copy(&r.e, e, buf);
+	if (ret == 0 && (ret = entry_copy(&r.e, e, buf)) == 0)
 		e->nlink = r.nlink;
-	}
 	rtxn_end(v->s, txn);
 	return ret;
 }
@@ -729,7 +727,9 @@ char *shale_view_path(shale_view *v, uint64_t ino)
 		return NULL;
 	for (int depth = 0; ino != SHALE_ROOT_INO && depth < PATH_MAX / 2; depth++) {
 		struct vrec r;
-		if (get_vrec(v, txn, ino, &r) < 0 || (size_t)r.name_len + 1 > pos) {
+		if (get_vrec(v, txn, ino, &r) < 0 ||
+		    ((size_t)r.name_len + 1 > pos &&
+		     shale_err(ENAMETOOLONG, "path of inode %llu too long", (unsigned long long)ino))) {
 			rtxn_end(v->s, txn);
 			return NULL;
 		}
@@ -740,7 +740,10 @@ char *shale_view_path(shale_view *v, uint64_t ino)
 		ino = r.parent;
 	}
 	rtxn_end(v->s, txn);
-	return xstrdup(buf + pos);
+	char *path = strdup(buf + pos);
+	if (!path)
+		shale_err(ENOMEM, "out of memory");
+	return path;
 }
 
 static int resolve(shale_view *v, const char *path, bool follow_last, shale_vattr *out)
@@ -748,7 +751,11 @@ static int resolve(shale_view *v, const char *path, bool follow_last, shale_vatt
 	MDB_txn *txn = rtxn_begin(v->s);
 	if (!txn)
 		return -1;
-	char *work = xmalloc(2 * PATH_MAX), *p = work;
+	char *work = malloc(2 * PATH_MAX), *p = work;
+	if (!work) {
+		rtxn_end(v->s, txn);
+		return shale_err(ENOMEM, "out of memory resolving %s", path);
+	}
 	uint64_t cur = SHALE_ROOT_INO;
 	int links = 0, ret = 0;
 	snprintf(work, 2 * PATH_MAX, "%s", path);
@@ -791,7 +798,11 @@ static int resolve(shale_view *v, const char *path, bool follow_last, shale_vatt
 				break;
 			}
 			/* splice the target in front of what remains, inside the image */
-			char *rest = xstrdup(p + nl);
+			char *rest = strdup(p + nl);
+			if (!rest) {
+				ret = shale_err(ENOMEM, "out of memory resolving %s", path);
+				break;
+			}
 			if (r.e.target_len + strlen(rest) + 2 >= 2 * PATH_MAX) {
 				free(rest);
 				ret = shale_err(ENAMETOOLONG, "path too long: %s", path);
