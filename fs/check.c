@@ -36,9 +36,12 @@ static void problem(struct checker *k, const char *path, const char *fmt, ...)
 	vsnprintf(what, sizeof what, fmt, ap);
 	va_end(ap);
 	char *msg;
-	if (asprintf(&msg, "upper %s: /%s: %s", k->upper, path, what) < 0)
-		return;
 	k->problems++;
+	if (asprintf(&msg, "upper %s: /%s: %s", k->upper, path, what) < 0) {
+		if (k->report) /* still counted: fsck must not say all is well */
+			k->report(k->ctx, SHALE_FSCK_ERROR, "out of memory reporting a problem");
+		return;
+	}
 	if (k->report)
 		k->report(k->ctx, SHALE_FSCK_ERROR, msg);
 	free(msg);
@@ -86,8 +89,10 @@ static void check_dir(struct checker *k, int dfd, const char *path, int depth)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		char *sub;
-		if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "", de->d_name) < 0)
+		if (asprintf(&sub, "%s%s%s", path, *path ? "/" : "", de->d_name) < 0) {
+			problem(k, path, "out of memory: not checked further");
 			break;
+		}
 		struct stat st;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			free(sub);
@@ -108,13 +113,12 @@ static void check_dir(struct checker *k, int dfd, const char *path, int depth)
 		} else if (S_ISDIR(st.st_mode)) {
 			int sd = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sd >= 0) {
-				char *r = upper_redirect(sd);
+				char r[PATH_MAX + 1];
 				shale_vattr a;
-				if (r && (r[0] != '/' ||
-					  (k->view && (shale_view_resolve(k->view, r + 1, &a) < 0 ||
-						       a.type != SHALE_DIR))))
+				if (upper_redirect(sd, r) &&
+				    (r[0] != '/' || (k->view && (shale_view_resolve(k->view, r + 1, &a) < 0 ||
+								 a.type != SHALE_DIR))))
 					problem(k, sub, "redirect to %s, which is no directory of the image", r);
-				free(r);
 				check_dir(k, sd, sub, depth + 1);
 				close(sd);
 			}

@@ -105,16 +105,18 @@ static int copy_up_file(struct fs *fs, struct node *n, const shale_entry *e, int
 		p.nchunks = (uint32_t)((e->size + SHALE_CHUNK_SIZE - 1) / SHALE_CHUNK_SIZE);
 		if (p.nchunks <= MAX_PARTIAL_CHUNKS) {
 			p.bits = calloc((p.nchunks + 7) / 8, 1);
-			err = partial_store(fs, fd, &p);
+			err = p.bits ? partial_store(fs, fd, &p) : ENOMEM;
 			free(p.bits);
 			if (!err && ftruncate(fd, (off_t)e->size) < 0)
 				err = errno;
 		} else { /* too big to track: all the data now */
 			uint8_t *buf = malloc(SHALE_CHUNK_SIZE);
+			if (!buf)
+				err = ENOMEM;
 			for (uint64_t off = 0; !err && off < e->size; off += SHALE_CHUNK_SIZE) {
 				size_t got;
 				if (shale_content_read(fs->s, e, off, buf, SHALE_CHUNK_SIZE, &got) < 0)
-					err = EIO;
+					err = store_error();
 				else
 					err = pwrite_full(fd, buf, got, (off_t)off);
 			}
@@ -147,6 +149,8 @@ static int copy_up_other(struct fs *fs, struct node *n, const shale_entry *e, in
 	case SHALE_DIR: r = mkdirat(fs->work_fd, tmp, 0700); break;
 	case SHALE_LNK: {
 		char *target = strndup(e->target, e->target_len);
+		if (!target)
+			return ENOMEM;
 		r = symlinkat(target, fs->work_fd, tmp);
 		free(target);
 		break;
@@ -238,7 +242,7 @@ int copy_up(struct fs *fs, struct node *n)
 	void *eb = NULL;
 	if (shale_view_entry(fs->view, n->lower, &e, &eb) < 0) {
 		pthread_mutex_unlock(&n->mu);
-		return EIO;
+		return store_error();
 	}
 	int pfd = n->parent->ufd;
 	err = e.type == SHALE_REG ? copy_up_file(fs, n, &e, pfd) : copy_up_other(fs, n, &e, pfd);
@@ -290,8 +294,10 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 				err = errno;
 				break;
 			}
-			if (!buf)
-				buf = malloc(SHALE_CHUNK_SIZE);
+			if (!buf && !(buf = malloc(SHALE_CHUNK_SIZE))) {
+				err = ENOMEM; /* nothing of this chunk written yet */
+				break;
+			}
 			int ofd = shale_object_open(fs->s, &p->ch.digests[i]);
 			if (ofd < 0) {
 				err = shale_errcode() ? shale_errcode() : EIO; /* EMFILE... */

@@ -138,13 +138,16 @@ static int make_object(fuse_req_t req, struct fs *fs, struct node *dir, const ch
 	return 0;
 }
 
+/* The node of an object just made; `spare` (node_new) is used or freed. */
 static int new_entry(struct fs *fs, struct node *dir, const char *name, int fd, bool opaque,
-	      struct fuse_entry_param *e)
+		     struct node *spare, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->attr_timeout = e->entry_timeout = CACHE_TIMEOUT;
-	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) {
+		node_discard(spare);
 		return errno;
+	}
 	mode_t m = e->attr.st_mode;
 	uint8_t type = S_ISDIR(m)    ? SHALE_DIR
 		       : S_ISLNK(m)  ? SHALE_LNK
@@ -154,9 +157,17 @@ static int new_entry(struct fs *fs, struct node *dir, const char *name, int fd, 
 		       : S_ISSOCK(m) ? SHALE_SOCK
 				     : SHALE_REG;
 	int ufd = dup(fd); /* the node keeps its own fd to the object */
-	if (ufd < 0)
-		return errno; /* out of fds: without one the node would look lower-only */
-	struct node *n = node_find_or_add(fs, UPPER_INO(e->attr.st_ino), 0, type, dir, name, true);
+	if (ufd < 0) {
+		int err = errno; /* out of fds: without one the node would look lower-only */
+		node_discard(spare);
+		return err;
+	}
+	struct node *n = node_find_or_insert(fs, spare, UPPER_INO(e->attr.st_ino), 0, type, dir,
+					     name, true);
+	if (!n) { /* no node table: out of memory at the mount's start */
+		close(ufd);
+		return ENOMEM;
+	}
 	pthread_mutex_lock(&n->mu);
 	if (n->ufd < 0 && ufd >= 0) {
 		n->opaque = opaque;
@@ -179,6 +190,12 @@ static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, e
 		return;
 	}
 	struct node *dir = node_get(fs, parent);
+	/* memory first: out of it, nothing is made */
+	struct node *spare = node_new(name);
+	if (!spare) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int fd = -1;
@@ -186,7 +203,9 @@ static void create_common(fuse_req_t req, fuse_ino_t parent, const char *name, e
 	struct fuse_entry_param e;
 	int err = make_object(req, fs, dir, name, kind, mode, rdev, target, 0, &fd, &opaque);
 	if (!err)
-		err = new_entry(fs, dir, name, fd, opaque, &e);
+		err = new_entry(fs, dir, name, fd, opaque, spare, &e);
+	else
+		node_discard(spare);
 	if (fd >= 0)
 		close(fd);
 	pthread_rwlock_unlock(&fs->tree_lock);
@@ -220,10 +239,15 @@ int create_file(fuse_req_t req, struct fs *fs, struct node *dir, const char *nam
 		int flags, int *fd, struct fuse_entry_param *e)
 {
 	bool opaque;
+	struct node *spare = node_new(name); /* memory first: out of it, nothing is made */
+	if (!spare)
+		return ENOMEM;
 	freeze_enter(fs);
 	pthread_rwlock_rdlock(&fs->tree_lock);
 	int err = make_object(req, fs, dir, name, K_FILE, S_IFREG | mode, 0, NULL, flags, fd, &opaque);
-	if (!err && (err = new_entry(fs, dir, name, *fd, false, e))) {
+	if (err)
+		node_discard(spare);
+	else if ((err = new_entry(fs, dir, name, *fd, false, spare, e))) {
 		close(*fd);
 		*fd = -1;
 	}
@@ -280,11 +304,20 @@ struct names {
 	size_t n, cap;
 };
 
-static void names_add(struct names *s, const char *name)
+static int names_add(struct names *s, const char *name)
 {
-	if (s->n == s->cap)
-		s->v = realloc(s->v, (s->cap = s->cap ? 2 * s->cap : 16) * sizeof *s->v);
-	s->v[s->n++] = strdup(name);
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		char **v = realloc(s->v, cap * sizeof *v);
+		if (!v)
+			return ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	if (!(s->v[s->n] = strdup(name)))
+		return ENOMEM;
+	s->n++;
+	return 0;
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -330,6 +363,7 @@ static int check_lower(void *ctx, const char *name, const shale_vattr *a)
 static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 {
 	struct names whiteouts = {0};
+	int err = 0;
 	*empty = true;
 	if (d->ufd >= 0) {
 		int fd = openat(d->ufd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -341,7 +375,7 @@ static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 		}
 		struct dirent *de;
 		bool xwh = upper_has_xwhiteouts(d->ufd);
-		while ((de = readdir(dir)) && *empty) {
+		while (!err && (de = readdir(dir)) && *empty) {
 			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 				continue;
 			struct stat st;
@@ -349,23 +383,21 @@ static int merged_empty(struct fs *fs, struct node *d, bool *empty)
 					(xwh && de->d_type == DT_REG);
 			if (maybe_wh && fstatat(d->ufd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 			    upper_is_whiteout(d->ufd, de->d_name, &st))
-				names_add(&whiteouts, de->d_name);
+				err = names_add(&whiteouts, de->d_name);
 			else
 				*empty = false;
 		}
 		closedir(dir);
 	}
-	if (*empty && d->lower && !d->opaque) {
+	if (!err && *empty && d->lower && !d->opaque) {
 		names_sort(&whiteouts);
 		struct empty_ctx c = {&whiteouts, true};
-		if (shale_view_readdir(fs->view, d->lower, NULL, check_lower, &c) < 0) {
-			names_free(&whiteouts);
-			return EIO;
-		}
+		if (shale_view_readdir(fs->view, d->lower, NULL, check_lower, &c) < 0)
+			err = store_error();
 		*empty = c.empty;
 	}
 	names_free(&whiteouts);
-	return 0;
+	return err;
 }
 
 static bool exists_in_upper(struct node *dir, const char *name)
@@ -388,14 +420,16 @@ void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	/* what is there, without making a node: the kernel knows it is no directory */
 	shale_vattr a;
 	struct stat st;
-	bool lower = lower_has(fs, dir, name, &a);
+	int err = lower_find(fs, dir, name, &a);
+	bool lower = !err;
 	bool upper = dir->ufd >= 0 && fstatat(dir->ufd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	int err = 0;
-	if (upper && upper_is_whiteout(dir->ufd, name, &st))
+	if (err == ENOENT) /* else (ENOMEM) not knowing what is below, remove nothing */
+		err = 0;
+	if (!err && upper && upper_is_whiteout(dir->ufd, name, &st))
 		err = ENOENT;
-	else if (!upper && !lower)
+	else if (!err && !upper && !lower)
 		err = ENOENT;
-	else if (!upper && a.nlink > 1) {
+	else if (!err && !upper && a.nlink > 1) {
 		/* a lower file with other names: copy it up (metadata only) so the
 		 * names left keep one inode with the right link count */
 		struct node *n = child_node(fs, dir, name, &err);
@@ -465,7 +499,10 @@ void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 			err = ENOTDIR;
 		else if (!(err = merged_empty(fs, n, &empty)) && !empty)
 			err = ENOTEMPTY;
-		bool lower = lower_has(fs, dir, name, NULL);
+		int lerr = err ? ENOENT : lower_find(fs, dir, name, NULL);
+		bool lower = !lerr;
+		if (lerr != ENOENT)
+			err = lerr;
 		if (!err)
 			err = copy_up(fs, dir);
 		if (!err && exists_in_upper(dir, name))
@@ -486,48 +523,47 @@ static int set_redirect(struct fs *fs, struct node *n)
 {
 	if (n->type != SHALE_DIR || !n->lower || n->opaque)
 		return 0;
-	char *old = upper_redirect(n->ufd);
-	if (old) {
-		free(old);
+	char abs[PATH_MAX + 1];
+	if (upper_redirect(n->ufd, abs))
 		return 0; /* moved before: it still points at the original */
-	}
 	char *path = shale_view_path(fs->view, n->lower);
 	if (!path)
-		return EIO;
-	char *abs = malloc(strlen(path) + 2);
-	abs[0] = '/';
-	strcpy(abs + 1, path);
+		return store_error();
+	int len = snprintf(abs, sizeof abs, "/%s", path);
+	free(path);
+	if (len >= (int)sizeof abs)
+		return ENAMETOOLONG;
 	char p[32];
 	proc_path(n->ufd, p);
-	int err = marker_set(fs, p, true, XNAME(fs, X_REDIRECT), abs, strlen(abs));
-	free(abs);
-	free(path);
-	return err;
+	return marker_set(fs, p, true, XNAME(fs, X_REDIRECT), abs, (size_t)len);
 }
 
 /* An upper-only directory arriving where the lower has a name must not merge
  * with it: make it opaque. */
 static int shield(struct fs *fs, struct node *n, struct node *dir, const char *name)
 {
-	if (n->type != SHALE_DIR || n->lower || n->opaque || !lower_has(fs, dir, name, NULL))
+	if (n->type != SHALE_DIR || n->lower || n->opaque)
 		return 0;
+	int err = lower_find(fs, dir, name, NULL);
+	if (err)
+		return err == ENOENT ? 0 : err;
 	char p[32];
 	proc_path(n->ufd, p);
-	int err = marker_set(fs, p, true, XNAME(fs, X_OPAQUE), "y", 1);
-	if (err)
+	if ((err = marker_set(fs, p, true, XNAME(fs, X_OPAQUE), "y", 1)))
 		return err;
 	n->opaque = true;
 	return 0;
 }
 
-static void move_node(struct fs *fs, struct node *n, struct node *dir, const char *name)
+/* name: malloc'd before the rename (the node takes it): no failure after. */
+static void move_node(struct fs *fs, struct node *n, struct node *dir, char *name)
 {
 	pthread_mutex_lock(&fs->table_mu);
 	struct node *old = n->parent;
 	dir->refs++;
 	n->parent = dir;
 	free(n->name);
-	n->name = strdup(name);
+	n->name = name;
 	pthread_mutex_unlock(&fs->table_mu);
 	if (old)
 		node_unref(fs, old);
@@ -546,6 +582,15 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		return;
 	}
 	struct node *od = node_get(fs, parent), *nd = node_get(fs, newparent);
+	/* the nodes' new names: out of memory, nothing moves */
+	char *src_name = strdup(newname);
+	char *dst_name = flags & RENAME_EXCHANGE ? strdup(name) : NULL;
+	if (!src_name || ((flags & RENAME_EXCHANGE) && !dst_name)) {
+		free(src_name);
+		free(dst_name);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	freeze_enter(fs);
 	pthread_rwlock_wrlock(&fs->tree_lock);
 	int err, e2;
@@ -576,7 +621,10 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		if (err)
 			goto out;
 	}
-	bool src_lower = lower_has(fs, od, name, NULL);
+	err = lower_find(fs, od, name, NULL);
+	bool src_lower = !err;
+	if (err && err != ENOENT)
+		goto out;
 	if ((err = copy_up(fs, src)) || (err = copy_up(fs, od)) || (err = copy_up(fs, nd)))
 		goto out;
 	if ((err = set_redirect(fs, src)) || (err = shield(fs, src, nd, newname)))
@@ -624,10 +672,15 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t n
 		err = errno;
 		goto out;
 	}
-	move_node(fs, src, nd, newname);
-	if (flags & RENAME_EXCHANGE)
-		move_node(fs, dst, od, name);
+	move_node(fs, src, nd, src_name);
+	src_name = NULL;
+	if (flags & RENAME_EXCHANGE) {
+		move_node(fs, dst, od, dst_name);
+		dst_name = NULL;
+	}
 out:
+	free(src_name);
+	free(dst_name);
 	if (src)
 		node_unref(fs, src);
 	if (dst)

@@ -21,14 +21,18 @@ static size_t slot(uint64_t ino, size_t cap)
 void node_table_init(struct fs *fs)
 {
 	pthread_mutex_init(&fs->table_mu, NULL);
-	fs->table_cap = 4096;
-	fs->table = calloc(fs->table_cap, sizeof *fs->table);
+	fs->table = calloc(4096, sizeof *fs->table);
+	fs->table_cap = fs->table ? 4096 : 0; /* none: the first insert tries again */
 }
 
-static void table_grow(struct fs *fs)
+/* Twice the slots. Without memory the table stays as it is: chains only get
+ * longer. Returns false then. Table lock held. */
+static bool table_grow(struct fs *fs)
 {
-	size_t cap = fs->table_cap * 2;
+	size_t cap = fs->table_cap ? fs->table_cap * 2 : 4096;
 	struct node **t = calloc(cap, sizeof *t);
+	if (!t)
+		return false;
 	for (size_t i = 0; i < fs->table_cap; i++) {
 		for (struct node *n = fs->table[i], *next; n; n = next) {
 			next = n->hnext;
@@ -40,6 +44,7 @@ static void table_grow(struct fs *fs)
 	free(fs->table);
 	fs->table = t;
 	fs->table_cap = cap;
+	return true;
 }
 
 static void node_free(struct node *n)
@@ -88,22 +93,51 @@ fuse_ino_t node_id(struct fs *fs, struct node *n)
 	return n == fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)n;
 }
 
+struct node *node_new(const char *name)
+{
+	struct node *n = calloc(1, sizeof *n);
+	if (!n || !(n->name = strdup(name))) {
+		free(n);
+		return NULL;
+	}
+	n->ufd = -1;
+	pthread_mutex_init(&n->mu, NULL);
+	return n;
+}
+
+void node_discard(struct node *n)
+{
+	if (n)
+		node_free(n);
+}
+
 struct node *node_find_or_add(struct fs *fs, uint64_t ino, uint64_t lower, uint8_t type,
 			      struct node *parent, const char *name, bool lookup)
 {
+	return node_find_or_insert(fs, NULL, ino, lower, type, parent, name, lookup);
+}
+
+struct node *node_find_or_insert(struct fs *fs, struct node *spare, uint64_t ino,
+				 uint64_t lower, uint8_t type, struct node *parent,
+				 const char *name, bool lookup)
+{
 	pthread_mutex_lock(&fs->table_mu);
-	struct node *n = fs->table[slot(ino, fs->table_cap)];
+	struct node *n = fs->table_cap ? fs->table[slot(ino, fs->table_cap)] : NULL;
 	while (n && n->ino != ino)
 		n = n->hnext;
-	if (!n) {
-		n = calloc(1, sizeof *n);
+	if (n) {
+		node_discard(spare);
+	} else {
+		/* out of memory: an error for this request, the table as it was */
+		if ((!fs->table_cap && !table_grow(fs)) || !(n = spare ? spare : node_new(name))) {
+			pthread_mutex_unlock(&fs->table_mu);
+			node_discard(spare);
+			return NULL;
+		}
 		n->ino = ino;
 		n->lower = lower;
 		n->type = type;
-		n->ufd = -1;
 		n->parent = parent;
-		n->name = strdup(name);
-		pthread_mutex_init(&n->mu, NULL);
 		if (parent)
 			parent->refs++;
 		if (2 * (fs->table_n + 1) > fs->table_cap)
@@ -210,7 +244,7 @@ int node_stat(struct fs *fs, struct node *n, struct stat *st)
 	}
 	shale_vattr a;
 	if (shale_view_getattr(fs->view, n->lower, &a) < 0)
-		return shale_errcode() ? shale_errcode() : EIO;
+		return store_error();
 	vattr_to_stat(fs, &a, n->ino, st);
 	return 0;
 }
@@ -322,16 +356,14 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	shale_entry e;
 	void *buf = NULL;
 	if (shale_view_entry(fs->view, n->lower, &e, &buf) < 0) {
-		fuse_reply_err(req, EIO);
+		fuse_reply_err(req, store_error());
 		return;
 	}
-	if (e.type != SHALE_LNK) {
-		free(buf);
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	char *target = strndup(e.target, e.target_len);
-	fuse_reply_readlink(req, target);
+	char *target = e.type == SHALE_LNK ? strndup(e.target, e.target_len) : NULL;
+	if (!target)
+		fuse_reply_err(req, e.type == SHALE_LNK ? ENOMEM : EINVAL);
+	else
+		fuse_reply_readlink(req, target);
 	free(target);
 	free(buf);
 }

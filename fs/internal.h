@@ -91,9 +91,18 @@ struct fs {
 /* ---- inode.c ---- */
 struct node *node_get(struct fs *fs, fuse_ino_t nodeid);
 /* Find the node of `ino` or make one; takes one kernel reference when
- * `lookup` is set (replying an entry), else one internal reference. */
+ * `lookup` is set (replying an entry), else one internal reference. NULL when
+ * out of memory (reply ENOMEM). */
 struct node *node_find_or_add(struct fs *fs, uint64_t ino, uint64_t lower, uint8_t type,
 			      struct node *parent, const char *name, bool lookup);
+/* The same with a node made beforehand (node_new), used if none is found and
+ * freed otherwise: cannot fail once the table exists. For a name made in the
+ * upper, where out of memory must come before the change. */
+struct node *node_new(const char *name);
+void node_discard(struct node *n);
+struct node *node_find_or_insert(struct fs *fs, struct node *spare, uint64_t ino,
+				 uint64_t lower, uint8_t type, struct node *parent,
+				 const char *name, bool lookup);
 void node_ref(struct fs *fs, struct node *n);
 void node_unref(struct fs *fs, struct node *n);
 void node_forget(struct fs *fs, struct node *n, uint64_t nlookup);
@@ -150,8 +159,10 @@ int whiteout_at(struct fs *fs, int dirfd, const char *name, int final);
 /* A fresh name for a temp file in the work directory. */
 void work_name(struct fs *fs, char out[64]);
 bool upper_opaque(int fd);
-/* The lower path an upper directory was renamed from, if any (malloc'd). */
-char *upper_redirect(int fd);
+/* The lower path an upper directory was renamed from, if any (into out). */
+bool upper_redirect(int fd, char out[PATH_MAX + 1]);
+/* The errno of a store call that failed (ENOMEM, ENOENT...; EIO if it set none). */
+int store_error(void);
 /* The owner map of an unprivileged upper (its root's user.shale.owner). */
 bool upper_owner_read(const char *path, uid_t *uid, gid_t *gid);
 int upper_owner_write(const char *path, uid_t uid, gid_t gid);
@@ -176,7 +187,7 @@ struct bytes {
 	uint8_t *p;
 	size_t len, cap;
 };
-void bytes_put(struct bytes *b, const void *p, size_t n);
+int bytes_put(struct bytes *b, const void *p, size_t n); /* 0 or ENOMEM */
 /* Remove everything in an upper directory (its whiteouts, after rmdir). */
 int upper_clear_dir(int dirfd);
 
@@ -247,8 +258,9 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 int node_reopen(struct node *n, int flags);
 /* The node of a name (with an internal reference), or NULL with *err set. */
 struct node *child_node(struct fs *fs, struct node *dir, const char *name, int *err);
-/* Does the lower view have `name` in dir (and is it visible through dir)? */
-bool lower_has(struct fs *fs, struct node *dir, const char *name, shale_vattr *a);
+/* Does the lower view have `name` in dir (and is it visible through dir)?
+ * 0 yes (a filled if not NULL), ENOENT no, or another errno (ENOMEM). */
+int lower_find(struct fs *fs, struct node *dir, const char *name, shale_vattr *a);
 
 /* Names of internal xattrs that are never shown (overlay markers, shale state). */
 int xattr_is_internal(const char *name);

@@ -10,29 +10,34 @@
 
 #include "internal.h"
 
-bool lower_has(struct fs *fs, struct node *dir, const char *name, shale_vattr *a)
+int lower_find(struct fs *fs, struct node *dir, const char *name, shale_vattr *a)
 {
 	shale_vattr tmp;
 	if (!dir->lower || dir->opaque)
-		return false;
-	return shale_view_lookup(fs->view, dir->lower, name, a ? a : &tmp) == 0;
+		return ENOENT;
+	if (shale_view_lookup(fs->view, dir->lower, name, a ? a : &tmp) == 0)
+		return 0;
+	return store_error(); /* ENOENT when absent; ENOMEM is no absence */
 }
 
-/* The lower directory an upper one merges with: the one it was renamed from,
- * else the same name below (unless opaque). */
-static uint64_t merged_lower(struct fs *fs, int fd, bool opaque, const shale_vattr *below)
+/* The lower directory an upper one merges with (*lino, 0 for none): the one
+ * it was renamed from, else the same name below (unless opaque). Returns 0 or
+ * an errno. */
+static int merged_lower(struct fs *fs, int fd, bool opaque, const shale_vattr *below,
+			uint64_t *lino)
 {
-	char *redirect = upper_redirect(fd);
-	if (redirect) {
+	char redirect[PATH_MAX + 1];
+	*lino = 0;
+	if (upper_redirect(fd, redirect)) {
 		shale_vattr a;
-		uint64_t ino = 0;
-		if (shale_view_resolve(fs->view, redirect + (redirect[0] == '/'), &a) == 0 &&
-		    a.type == SHALE_DIR)
-			ino = a.ino;
-		free(redirect);
-		return ino;
+		if (shale_view_resolve(fs->view, redirect + (redirect[0] == '/'), &a) == 0)
+			*lino = a.type == SHALE_DIR ? a.ino : 0;
+		else if (shale_errcode() == ENOMEM) /* else it points nowhere: no lower */
+			return ENOMEM;
+		return 0;
 	}
-	return !opaque && below && below->type == SHALE_DIR ? below->ino : 0;
+	*lino = !opaque && below && below->type == SHALE_DIR ? below->ino : 0;
+	return 0;
 }
 
 /* Find the node of dir/name; with `lookup`, one kernel reference is taken (and
@@ -55,11 +60,16 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 		}
 	}
 	shale_vattr a;
-	bool lower = lower_has(fs, dir, name, &a);
+	int lerr = lower_find(fs, dir, name, &a);
+	if (lerr && lerr != ENOENT)
+		return lerr;
+	bool lower = !lerr;
 	if (!upper && !lower)
 		return ENOENT;
 	if (!upper) {
 		struct node *n = node_find_or_add(fs, a.ino, a.ino, a.type, dir, name, lookup);
+		if (!n)
+			return ENOMEM;
 		int err = 0;
 		if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0)
 			err = node_stat(fs, n, st); /* another name of a copied-up file */
@@ -84,7 +94,11 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 	if (S_ISDIR(ust.st_mode)) {
 		type = SHALE_DIR;
 		opaque = upper_opaque(fd);
-		lino = merged_lower(fs, fd, opaque, lower ? &a : NULL);
+		int err = merged_lower(fs, fd, opaque, lower ? &a : NULL, &lino);
+		if (err) {
+			close(fd);
+			return err;
+		}
 		ino = lino ? lino : UPPER_INO(ust.st_ino);
 	} else {
 		type = S_ISREG(ust.st_mode)    ? SHALE_REG
@@ -97,6 +111,10 @@ static int find_child(struct fs *fs, struct node *dir, const char *name, bool lo
 		ino = lino ? lino : UPPER_INO(ust.st_ino);
 	}
 	struct node *n = node_find_or_add(fs, ino, lino, type, dir, name, lookup);
+	if (!n) {
+		close(fd);
+		return ENOMEM;
+	}
 	pthread_mutex_lock(&n->mu);
 	int err = 0;
 	if (n->ufd < 0) {

@@ -8,7 +8,9 @@
  * (layers have no redirects); shale's partial files take the chunks still
  * below as the lower chunk digests (nothing is read or hashed for them), and
  * overlayfs metacopy files take their data from below. Content is chunked and
- * deduplicated against the whole store by the layer builder. */
+ * deduplicated against the whole store by the layer builder. Sealing runs in
+ * the commands (commit, build, diff), not in the daemon: out of memory aborts
+ * with a message (xmalloc), as in the store's writers. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -95,7 +97,7 @@ static int read_xattrs(int dirfd, const char *name, struct bytes *out, bool *opa
 			*opaque = *opaque || (vl == 1 && val[0] == 'y');
 		if (redirect && (!strcmp(names[i], "trusted.overlay.redirect") ||
 				 !strcmp(names[i], "user.overlay.redirect")) && !*redirect)
-			*redirect = strndup(val, (size_t)vl);
+			*redirect = xstrndup(val, (size_t)vl);
 		if (metacopy && (!strcmp(names[i], XATTR_METACOPY) ||
 				 !strcmp(names[i], "user.overlay.metacopy")))
 			*metacopy = true;
@@ -103,11 +105,10 @@ static int read_xattrs(int dirfd, const char *name, struct bytes *out, bool *opa
 			continue;
 		size_t nl = strlen(names[i]);
 		uint8_t hdr[2] = {(uint8_t)nl, (uint8_t)(nl >> 8)};
-		bytes_put(out, hdr, 2);
-		bytes_put(out, names[i], nl);
 		uint8_t l4[4] = {(uint8_t)vl, (uint8_t)(vl >> 8), (uint8_t)(vl >> 16), (uint8_t)(vl >> 24)};
-		bytes_put(out, l4, 4);
-		bytes_put(out, val, (size_t)vl);
+		if (bytes_put(out, hdr, 2) || bytes_put(out, names[i], nl) || bytes_put(out, l4, 4) ||
+		    bytes_put(out, val, (size_t)vl))
+			return ENOMEM;
 	}
 	return 0;
 }
@@ -269,8 +270,8 @@ static int collect_lower(void *ctx, const char *name, const shale_vattr *a)
 {
 	struct lower_list *l = ctx;
 	if (l->n == l->cap)
-		l->v = realloc(l->v, (l->cap = l->cap ? 2 * l->cap : 32) * sizeof *l->v);
-	l->v[l->n++] = (struct lower_item){strdup(name), a->ino, a->type};
+		l->v = xrealloc(l->v, (l->cap = l->cap ? 2 * l->cap : 32) * sizeof *l->v);
+	l->v[l->n++] = (struct lower_item){xstrdup(name), a->ino, a->type};
 	return 0;
 }
 
@@ -284,7 +285,7 @@ static void lower_list_free(struct lower_list *l)
 static char *join(const char *dir, const char *name)
 {
 	size_t dl = strlen(dir), nl = strlen(name);
-	char *p = malloc(dl + nl + 2);
+	char *p = xmalloc(dl + nl + 2);
 	memcpy(p, dir, dl);
 	size_t o = dl;
 	if (dl)
@@ -311,9 +312,9 @@ static int emit_lower_entry(struct sealer *z, uint64_t ino, const char *path)
 			}
 		}
 		if (z->nlinks == z->links_cap)
-			z->links = realloc(z->links, (z->links_cap = z->links_cap ? 2 * z->links_cap : 16) *
-							     sizeof *z->links);
-		z->links[z->nlinks++] = (struct link_seen){(dev_t)-1, (ino_t)ino, strdup(path)};
+			z->links = xrealloc(z->links, (z->links_cap = z->links_cap ? 2 * z->links_cap : 16) *
+							      sizeof *z->links);
+		z->links[z->nlinks++] = (struct link_seen){(dev_t)-1, (ino_t)ino, xstrdup(path)};
 	}
 	e.flags &= (uint8_t)~SHALE_F_OPAQUE;
 	r = shale_lb_add(z->lb, path, &e);
@@ -364,9 +365,9 @@ static int seal_entry(struct sealer *z, int dfd, const char *name, const char *p
 			if (z->links[i].dev == st.st_dev && z->links[i].ino == st.st_ino)
 				return shale_lb_add_hardlink(z->lb, path, z->links[i].path);
 		if (z->nlinks == z->links_cap)
-			z->links = realloc(z->links, (z->links_cap = z->links_cap ? 2 * z->links_cap : 16) *
-							     sizeof *z->links);
-		z->links[z->nlinks++] = (struct link_seen){st.st_dev, st.st_ino, strdup(path)};
+			z->links = xrealloc(z->links, (z->links_cap = z->links_cap ? 2 * z->links_cap : 16) *
+							      sizeof *z->links);
+		z->links[z->nlinks++] = (struct link_seen){st.st_dev, st.st_ino, xstrdup(path)};
 	}
 	shale_entry e;
 	entry_from_stat(&st, &e);
@@ -461,8 +462,8 @@ static int seal_dir(struct sealer *z, int dfd, const char *path, uint64_t moved_
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (names.n == names.cap)
-			names.v = realloc(names.v, (names.cap = names.cap ? 2 * names.cap : 32) * sizeof *names.v);
-		names.v[names.n++] = strdup(de->d_name);
+			names.v = xrealloc(names.v, (names.cap = names.cap ? 2 * names.cap : 32) * sizeof *names.v);
+		names.v[names.n++] = xstrdup(de->d_name);
 	}
 	closedir(d);
 	if (names.n) /* qsort wants a real array */
@@ -524,7 +525,7 @@ int shale_fs_seal(shale_store *s, const char *upper, const shale_id *lower_image
 		shale_err(errno, "%s: %s", upper, strerror(errno));
 		goto out;
 	}
-	z.buf = malloc(SHALE_CHUNK_SIZE);
+	z.buf = xmalloc(SHALE_CHUNK_SIZE);
 	if (!(z.lb = shale_lb_new(s)))
 		goto out;
 	/* the root: its own attributes, maybe opaque */
@@ -587,9 +588,9 @@ struct differ {
 static void change(struct differ *d, char kind, const char *path)
 {
 	if (d->n == d->cap)
-		d->v = realloc(d->v, (d->cap = d->cap ? 2 * d->cap : 64) * sizeof *d->v);
+		d->v = xrealloc(d->v, (d->cap = d->cap ? 2 * d->cap : 64) * sizeof *d->v);
 	d->v[d->n].kind = kind;
-	d->v[d->n].path = malloc(strlen(path) + 2);
+	d->v[d->n].path = xmalloc(strlen(path) + 2);
 	d->v[d->n].path[0] = '/';
 	strcpy(d->v[d->n].path + 1, path);
 	d->n++;
@@ -634,8 +635,8 @@ static int diff_dir(struct differ *d, int dfd, const char *path, uint64_t lower,
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
 		if (seen.n == seen.cap)
-			seen.v = realloc(seen.v, (seen.cap = seen.cap ? 2 * seen.cap : 32) * sizeof *seen.v);
-		seen.v[seen.n++] = strdup(name);
+			seen.v = xrealloc(seen.v, (seen.cap = seen.cap ? 2 * seen.cap : 32) * sizeof *seen.v);
+		seen.v[seen.n++] = xstrdup(name);
 		shale_vattr a;
 		struct stat st;
 		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)

@@ -222,14 +222,18 @@ bool upper_opaque(int fd)
 	return n == 1 && v[0] == 'y';
 }
 
-char *upper_redirect(int fd)
+bool upper_redirect(int fd, char out[PATH_MAX + 1])
 {
-	char buf[PATH_MAX + 1];
-	ssize_t n = xattr_read(fd, X_REDIRECT, buf, sizeof buf - 1);
+	ssize_t n = xattr_read(fd, X_REDIRECT, out, PATH_MAX);
 	if (n <= 0)
-		return NULL;
-	buf[n] = 0;
-	return strdup(buf);
+		return false;
+	out[n] = 0;
+	return true;
+}
+
+int store_error(void)
+{
+	return shale_errcode() ? shale_errcode() : EIO;
 }
 
 uint64_t upper_origin(int dirfd, const char *name)
@@ -268,16 +272,21 @@ static void put64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-void bytes_put(struct bytes *b, const void *p, size_t n)
+int bytes_put(struct bytes *b, const void *p, size_t n)
 {
 	if (b->len + n > b->cap) {
-		b->cap = b->cap ? b->cap : 256;
-		while (b->cap < b->len + n)
-			b->cap *= 2;
-		b->p = realloc(b->p, b->cap);
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *np = realloc(b->p, cap);
+		if (!np)
+			return ENOMEM;
+		b->p = np;
+		b->cap = cap;
 	}
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
+	return 0;
 }
 
 int partial_load(shale_store *s, int fd, struct partial **out)
@@ -290,6 +299,8 @@ int partial_load(shale_store *s, int fd, struct partial **out)
 	if (n < COPYUP_HEADER || buf[0] != COPYUP_VERSION)
 		return EIO;
 	struct partial *p = calloc(1, sizeof *p);
+	if (!p)
+		return ENOMEM;
 	p->chunked = buf[1] & 1;
 	p->nchunks = (uint32_t)(buf[4] | buf[5] << 8 | buf[6] << 16 | (uint32_t)buf[7] << 24);
 	p->lower_size = get64(buf + 8);
@@ -300,14 +311,17 @@ int partial_load(shale_store *s, int fd, struct partial **out)
 		free(p);
 		return EIO;
 	}
-	p->bits = calloc(bl ? bl : 1, 1);
+	if (!(p->bits = calloc(bl ? bl : 1, 1))) {
+		free(p);
+		return ENOMEM;
+	}
 	memcpy(p->bits, buf + COPYUP_HEADER, bl);
 	/* the lower chunk digests, as the layer stored them */
 	shale_entry e = {.type = SHALE_REG, .size = p->lower_size, .content = p->content,
 			 .flags = p->chunked ? SHALE_F_CHUNKED : 0};
 	if (shale_content_chunks(s, &e, &p->ch) < 0) {
 		partial_free(p);
-		return EIO;
+		return store_error(); /* EIO: the lower content is gone */
 	}
 	*out = p;
 	return 0;
@@ -317,6 +331,8 @@ int partial_store(struct fs *fs, int fd, const struct partial *p)
 {
 	size_t bl = (p->nchunks + 7) / 8;
 	uint8_t *buf = calloc(1, 40 + bl);
+	if (!buf)
+		return ENOMEM;
 	buf[0] = COPYUP_VERSION;
 	buf[1] = p->chunked ? 1 : 0;
 	for (int i = 0; i < 4; i++)

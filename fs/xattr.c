@@ -49,6 +49,10 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 		char path[PROC_AT_MAX];
 		bool l = upper_path(n, path);
 		char *buf = size ? malloc(size) : NULL;
+		if (size && !buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
 		ssize_t r = l ? lgetxattr(path, name, buf, size) : getxattr(path, name, buf, size);
 		if (r < 0)
 			fuse_reply_err(req, errno);
@@ -60,7 +64,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 	shale_entry e;
 	void *buf = NULL;
 	if (shale_view_entry(fs->view, n->lower, &e, &buf) < 0) {
-		fuse_reply_err(req, EIO);
+		fuse_reply_err(req, store_error());
 		return;
 	}
 	const uint8_t *v;
@@ -98,7 +102,10 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		bool l = upper_path(n, path);
 		ssize_t r = l ? llistxattr(path, NULL, 0) : listxattr(path, NULL, 0);
 		if (r >= 0) {
-			list = malloc((size_t)r + 1);
+			if (!(list = malloc((size_t)r + 1))) {
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
 			r = l ? llistxattr(path, list, (size_t)r) : listxattr(path, list, (size_t)r);
 		}
 		if (r < 0) {
@@ -111,10 +118,14 @@ void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		shale_entry e;
 		void *buf = NULL;
 		if (shale_view_entry(fs->view, n->lower, &e, &buf) < 0) {
-			fuse_reply_err(req, EIO);
+			fuse_reply_err(req, store_error());
 			return;
 		}
-		list = malloc(e.xattrs_len + 1);
+		if (!(list = malloc(e.xattrs_len + 1))) {
+			free(buf);
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
 		uint32_t pos = 0, nl, vl;
 		const char *xn;
 		const uint8_t *xv;
