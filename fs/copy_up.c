@@ -36,6 +36,38 @@ static int pwrite_full(int fd, const void *buf, size_t len, off_t off)
 	return 0;
 }
 
+/* Copy a chunk object (clen bytes) to wfd at `at`: in the kernel with
+ * copy_file_range (no trip through our memory; a reflink where the
+ * filesystem shares extents), else through *buf (allocated on first use).
+ * Returns 0 or an errno. */
+static int copy_chunk(int ofd, int wfd, size_t clen, off_t at, uint8_t **buf)
+{
+	off_t in = 0, out = at;
+	size_t left = clen;
+	while (left) {
+		ssize_t c = copy_file_range(ofd, &in, wfd, &out, left, 0);
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c > 0) {
+			left -= (size_t)c;
+			continue;
+		}
+		if (c == 0)
+			return EIO; /* the object is shorter than its chunk */
+		if (errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+			return errno; /* ENOSPC, EIO... */
+		break; /* not between these files: copy by hand */
+	}
+	if (!left)
+		return 0;
+	if (!*buf && !(*buf = malloc(SHALE_CHUNK_SIZE)))
+		return ENOMEM;
+	ssize_t r = pread(ofd, *buf, left, in);
+	if (r < 0)
+		return errno;
+	return r != (ssize_t)left ? EIO : pwrite_full(wfd, *buf, left, out);
+}
+
 /* A bitmap for a chunk each must fit in one xattr (ext4: one block); beyond
  * this (about 23 GiB) a file's data is copied up whole on its first write. */
 #define MAX_PARTIAL_CHUNKS 24000u
@@ -294,20 +326,13 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 				err = errno;
 				break;
 			}
-			if (!buf && !(buf = malloc(SHALE_CHUNK_SIZE))) {
-				err = ENOMEM; /* nothing of this chunk written yet */
-				break;
-			}
 			int ofd = shale_object_open(fs->s, &p->ch.digests[i]);
 			if (ofd < 0) {
 				err = shale_errcode() ? shale_errcode() : EIO; /* EMFILE... */
 				break;
 			}
-			ssize_t r = pread(ofd, buf, clen, 0);
-			err = r < 0 ? errno : r != (ssize_t)clen ? EIO : 0;
+			err = copy_chunk(ofd, wfd, clen, (off_t)start, &buf);
 			close(ofd);
-			if (!err)
-				err = pwrite_full(wfd, buf, clen, (off_t)start);
 			if (err) {
 				/* the chunk's bit stays clear: give back what part of it
 				 * was written (a full disk keeps room for other writes) */
