@@ -9,6 +9,8 @@ mkdir -p "$src/etc" "$src/data" "$src/gone/sub"
 echo "hello" >"$src/etc/motd"
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$src/data/big.bin"
 echo x >"$src/gone/sub/x"
+mkdir "$src/churn"
+(cd "$src/churn" && touch $(seq -f 'lower%03g' 1 300))
 shale import "$src" app:1 >/dev/null
 M=$T/m
 mkdir -p "$M"
@@ -20,6 +22,14 @@ shale mount --name web app:1 "$M"
 U=$(upper_of "$M")
 [[ "$U" == "$SHALE_ROOT/containers/"*/upper ]] || fail "upper is '$U'"
 shale mounts | grep -q " web\| $U " || shale mounts | grep -q "$U" || fail "shale mounts: $(shale mounts)"
+
+step "a listing goes on while its directory changes: no name skipped or repeated"
+(cd "$M/churn" && touch $(seq -f 'upper%03g' 1 100))
+out=$("$HELPERS/dirchurn" "$M/churn") || fail "dirchurn on a merged directory: $out"
+echo "$out"
+removed=$(sed -n 's/.*read, \([0-9]*\) removed.*/\1/p' <<<"$out")
+[ "${removed:-0}" -gt 0 ] || fail "dirchurn removed nothing"
+assert_eq "$((400 - removed))" "$(ls "$M/churn" | wc -l)"
 
 step "copy-up copies only what is needed"
 chmod 600 "$M/data/big.bin"
