@@ -12,12 +12,11 @@
 #   cd build && SHALE=$PWD/tools/shale SOAK_SECONDS=600 EXHAUST_PARTS=soak \
 #       bash ../tests/integration/exhaust.sh
 #
-# Memory exhaustion of the daemon is not tested: under RLIMIT_AS no shale
-# command opens the store at all (LMDB maps 1 TiB of address space: "cannot
-# open the store at ROOT: Cannot allocate memory"), ASan reserves terabytes
-# for its shadow, and a cgroup memory limit ends in the OOM killer's SIGKILL,
-# which no program can turn into an error (crash_daemon.sh covers a daemon
-# killed at any point). The soak checks that the daemon's memory stays flat.
+# Memory exhaustion of the daemon (RLIMIT_AS) is oom.sh's, in builds without
+# sanitizers (ASan reserves terabytes of address space for its shadow). A
+# cgroup memory limit ends in the OOM killer's SIGKILL, which no program can
+# turn into an error (crash_daemon.sh covers a daemon killed at any point).
+# The soak checks that the daemon's memory stays flat.
 SOAK_SECONDS=${SOAK_SECONDS:-25}
 TEST_TIMEOUT=${TEST_TIMEOUT:-$((SOAK_SECONDS > 50 ? SOAK_SECONDS + 450 : 500))}
 source "$(dirname "$0")/lib.sh"
