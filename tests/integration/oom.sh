@@ -44,7 +44,7 @@ with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
         add(d, type=tarfile.DIRTYPE, mode=0o755)
     for i in range(3000):
         add(f"big/f{i:04d}", f"file {i}\n".encode())
-    for i in range(12):   # 3 chunks each: a write copies one up (a 1 MiB buffer)
+    for i in range(12):   # 3 chunks each: a write copies one chunk up
         add(f"data/c{i}.bin", random.Random(i).randbytes(3 * 2**20 + 100))
     big = {f"SCHILY.xattr.user.big{k}": chr(ord("a") + k) * 50000 for k in range(5)}
     add("x/file", b"xattrs\n", pax_headers=big)
