@@ -77,16 +77,20 @@ static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out
 	if (write && fs->ro)
 		return EROFS;
 	int err = 0;
+	struct fh *h = calloc(1, sizeof *h); /* memory first: out of it, nothing is copied up */
+	if (!h)
+		return ENOMEM;
 	if (write) {
 		freeze_enter(fs);
 		pthread_rwlock_rdlock(&fs->tree_lock);
 		err = copy_up(fs, n);
 		pthread_rwlock_unlock(&fs->tree_lock);
 		freeze_leave(fs);
-		if (err)
+		if (err) {
+			free(h);
 			return err;
+		}
 	}
-	struct fh *h = calloc(1, sizeof *h);
 	h->n = n;
 	h->fd = -1;
 	if (__atomic_load_n(&n->ufd, __ATOMIC_ACQUIRE) >= 0) {
@@ -141,12 +145,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	struct node *dir = node_get(fs, parent);
 	int fd = -1;
 	struct fuse_entry_param e;
-	int err = create_file(req, fs, dir, name, mode, fi->flags, &fd, &e);
+	struct fh *h = calloc(1, sizeof *h); /* memory first: out of it, nothing is made */
+	int err = h ? create_file(req, fs, dir, name, mode, fi->flags, &fd, &e) : ENOMEM;
 	if (err) {
+		free(h);
 		fuse_reply_err(req, err);
 		return;
 	}
-	struct fh *h = calloc(1, sizeof *h);
 	h->n = node_get(fs, e.ino);
 	h->upper = true;
 	h->fd = fd;
@@ -166,12 +171,10 @@ struct plan {
 	size_t nfd;
 };
 
+/* plan_init makes room for every piece a read of its size can have (one per
+ * chunk it touches, and one more where the partial limit splits a chunk). */
 static void plan_add(struct plan *p, int fd, off_t pos, const void *mem, size_t size)
 {
-	if (p->bv->count == p->cap) {
-		p->cap *= 2;
-		p->bv = realloc(p->bv, sizeof *p->bv + p->cap * sizeof(struct fuse_buf));
-	}
 	struct fuse_buf *b = &p->bv->buf[p->bv->count++];
 	memset(b, 0, sizeof *b);
 	b->size = size;
@@ -184,12 +187,17 @@ static void plan_add(struct plan *p, int fd, off_t pos, const void *mem, size_t 
 	}
 }
 
-static void plan_init(struct plan *p, size_t size)
+static int plan_init(struct plan *p, size_t size)
 {
 	p->cap = size / SHALE_CHUNK_SIZE + 4;
 	p->bv = calloc(1, sizeof *p->bv + p->cap * sizeof(struct fuse_buf));
 	p->fds = malloc(p->cap * 2 * sizeof *p->fds);
 	p->nfd = 0;
+	if (p->bv && p->fds)
+		return 0;
+	free(p->bv);
+	free(p->fds);
+	return ENOMEM;
 }
 
 /* Sequential reads cross from one object file to the next; each is a new
@@ -263,8 +271,11 @@ static void read_lower(fuse_req_t req, struct fs *fs, struct fh *h, size_t size,
 		return;
 	}
 	struct plan p;
-	plan_init(&p, size);
-	int err = 0;
+	int err = plan_init(&p, size);
+	if (err) {
+		fuse_reply_err(req, err);
+		return;
+	}
 	for (uint64_t pos = (uint64_t)off, left = size; left && !err;) {
 		uint64_t idx = pos / SHALE_CHUNK_SIZE, in = pos % SHALE_CHUNK_SIZE;
 		size_t n = (size_t)(SHALE_CHUNK_SIZE - in < left ? SHALE_CHUNK_SIZE - in : left);
@@ -305,8 +316,12 @@ static void read_upper(fuse_req_t req, struct fs *fs, struct node *n, int fd, si
 	if ((uint64_t)off + size > end)
 		size = (size_t)(end - (uint64_t)off);
 	struct plan p;
-	plan_init(&p, size);
-	int err = 0;
+	int err = plan_init(&p, size);
+	if (err) {
+		pthread_mutex_unlock(&n->mu);
+		fuse_reply_err(req, err);
+		return;
+	}
 	for (uint64_t pos = (uint64_t)off, left = size; left && !err;) {
 		uint64_t idx = pos / SHALE_CHUNK_SIZE, in = pos % SHALE_CHUNK_SIZE;
 		size_t nb = (size_t)(SHALE_CHUNK_SIZE - in < left ? SHALE_CHUNK_SIZE - in : left);

@@ -220,7 +220,7 @@ static int listing_build(struct fs *fs, struct node *n, struct listing **out)
 	}
 	if (!b.err && n->lower && !n->opaque &&
 	    shale_view_readdir(fs->view, n->lower, NULL, add_lower, &b) < 0 && !b.err)
-		b.err = EIO;
+		b.err = store_error();
 	if (b.has_seen)
 		hdestroy_r(&b.seen);
 	for (size_t i = 0; i < nkeys; i++)

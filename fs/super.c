@@ -188,6 +188,10 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	node_table_init(&fs);
 	pthread_rwlock_init(&fs.tree_lock, NULL);
 	fs.root = node_find_or_add(&fs, SHALE_ROOT_INO, SHALE_ROOT_INO, SHALE_DIR, NULL, "", true);
+	if (!fs.root) {
+		ready(cfg, "out of memory");
+		goto out;
+	}
 	umask(0); /* modes arrive masked by the caller's umask already */
 	if (cfg->upper && (open_upper(&fs, cfg) < 0 ||
 			   (cfg->control && control_start(&fs, cfg->control) < 0))) {
@@ -232,8 +236,12 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	ready(cfg, NULL);
 	struct fuse_loop_config *lc = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_clone_fd(lc, 1);
-	fuse_loop_cfg_set_max_threads(lc, cfg->max_threads ? cfg->max_threads : 16);
-	fuse_loop_cfg_set_idle_threads(lc, 4);
+	unsigned max_threads = cfg->max_threads ? cfg->max_threads : 16;
+	fuse_loop_cfg_set_max_threads(lc, max_threads);
+	/* workers stay once made: libfuse ends the whole session when a new
+	 * worker cannot get its read buffer (out of memory), and retiring idle
+	 * ones only to make them again costs a thread per burst of requests */
+	fuse_loop_cfg_set_idle_threads(lc, max_threads);
 	ret = fuse_session_loop_mt(fs.se, lc) == 0 ? 0 : -1;
 	if (ret < 0)
 		shale_err(EIO, "the FUSE session ended with an error");
@@ -248,11 +256,14 @@ out:
 		fuse_session_destroy(fs.se);
 	fuse_opt_free_args(&args);
 	node_table_free(&fs);
-	if (fs.root->ufd >= 0)
-		close(fs.root->ufd);
-	free(fs.root->name);
-	pthread_mutex_destroy(&fs.root->mu);
-	free(fs.root);
+	if (fs.root) {
+		if (fs.root->ufd >= 0)
+			close(fs.root->ufd);
+		listing_drop(fs.root);
+		free(fs.root->name);
+		pthread_mutex_destroy(&fs.root->mu);
+		free(fs.root);
+	}
 	if (fs.upper_fd >= 0)
 		close(fs.upper_fd);
 	if (fs.work_fd >= 0)
