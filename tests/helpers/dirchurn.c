@@ -46,7 +46,7 @@ static size_t count(const struct names *s, const char *name)
 /* One getdents64 call into a small buffer (a few entries); 0 at the end. */
 static ssize_t batch(int fd, struct names *out)
 {
-	char buf[256] __attribute__((aligned(8)));
+	char buf[1024] __attribute__((aligned(8)));
 	ssize_t got = getdents64(fd, buf, sizeof buf);
 	for (ssize_t off = 0; off < got;) {
 		struct dirent64 *d = (struct dirent64 *)(buf + off);
