@@ -51,7 +51,9 @@ static void serve_client(struct fs *fs, int c)
 			continue;
 		}
 		pthread_rwlock_wrlock(&fs->freeze_lock);
-		/* the upper is quiet: make what it holds durable for the reader */
+		/* the upper is quiet: list the chunks copied up, and make what it
+		 * holds durable for the reader */
+		partial_flush_all(fs);
 		syncfs(fs->upper_fd);
 		dprintf(c, "frozen\n");
 		read_line(c, line, sizeof line); /* "thaw", or the peer is gone */

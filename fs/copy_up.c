@@ -313,7 +313,6 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 		last = p->nchunks - 1;
 	int wfd = -1, err = 0;
 	uint8_t *buf = NULL;
-	bool changed = false;
 	for (uint64_t i = first; i <= last && !err; i++) {
 		if (has_bit(p, i))
 			continue;
@@ -342,33 +341,74 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 			}
 		}
 		SHALE_CRASH_POINT("chunk copied up");
+		/* reads take it from the upper now; the marker says so later */
 		p->bits[i / 8] |= (uint8_t)(1u << (i % 8));
-		changed = true;
-	}
-	/* data durable before the marker that says it is there */
-	if (!err && wfd >= 0 && fdatasync(wfd) < 0)
-		err = errno;
-	SHALE_CRASH_POINT("copied-up chunks synced");
-	if (!err && changed) {
-		bool all = true;
-		for (uint64_t i = 0; i < p->nchunks && all; i++)
-			all = has_bit(p, i);
-		if (all) {
-			char path[32];
-			proc_path(n->ufd, path);
-			if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
-				err = errno;
-			else {
-				partial_free(p);
-				n->part = NULL;
-			}
-		} else {
-			err = partial_store(fs, n->ufd, p);
-		}
+		__atomic_store_n(&n->part_dirty, true, __ATOMIC_RELEASE);
 	}
 	if (wfd >= 0)
 		close(wfd);
 	free(buf);
+	return err;
+}
+
+int partial_flush(struct fs *fs, struct node *n, int fd)
+{
+	struct partial *p = n->part;
+	if (!p || !n->part_dirty)
+		return 0;
+	int own = -1;
+	if (fd < 0 && (fd = own = node_reopen(n, O_WRONLY)) < 0)
+		return errno;
+	/* data durable before the marker that says it is there */
+	int err = fdatasync(fd) < 0 ? errno : 0;
+	if (own >= 0)
+		close(own);
+	SHALE_CRASH_POINT("copied-up chunks synced");
+	if (err)
+		return err;
+	bool all = true;
+	for (uint64_t i = 0; i < p->nchunks && all; i++)
+		all = has_bit(p, i);
+	if (all) {
+		char path[32];
+		proc_path(n->ufd, path);
+		if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
+			return errno;
+		partial_free(p);
+		n->part = NULL;
+	} else if ((err = partial_store(fs, n->ufd, p))) {
+		return err;
+	}
+	__atomic_store_n(&n->part_dirty, false, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int partial_flush_all(struct fs *fs)
+{
+	size_t cap = 0, k = 0;
+	pthread_mutex_lock(&fs->table_mu);
+	for (size_t i = 0; i < fs->table_cap; i++)
+		for (struct node *n = fs->table[i]; n; n = n->hnext)
+			cap += __atomic_load_n(&n->part_dirty, __ATOMIC_ACQUIRE);
+	struct node **v = cap ? malloc(cap * sizeof *v) : NULL;
+	for (size_t i = 0; v && i < fs->table_cap; i++)
+		for (struct node *n = fs->table[i]; n && k < cap; n = n->hnext)
+			if (__atomic_load_n(&n->part_dirty, __ATOMIC_ACQUIRE)) {
+				n->refs++; /* kept until flushed */
+				v[k++] = n;
+			}
+	pthread_mutex_unlock(&fs->table_mu);
+	if (cap && !v)
+		return ENOMEM;
+	int err = 0;
+	for (size_t i = 0; i < k; i++) {
+		pthread_mutex_lock(&v[i]->mu);
+		int e = partial_flush(fs, v[i], -1);
+		pthread_mutex_unlock(&v[i]->mu);
+		err = err ? err : e;
+		node_unref(fs, v[i]);
+	}
+	free(v);
 	return err;
 }
 
@@ -378,6 +418,8 @@ int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size)
 	if (p && size < p->limit) {
 		/* the chunk the new end falls in keeps its head: copy it up first */
 		int err = size % SHALE_CHUNK_SIZE ? fill_range(fs, n, size, 1) : 0;
+		if (!err)
+			err = partial_flush(fs, n, fd); /* what stays below is listed first */
 		if (err)
 			return err;
 		p = n->part;

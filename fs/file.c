@@ -416,18 +416,37 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 	fuse_reply_err(req, err);
 }
 
+/* Chunks this file had copied up become durable and listed (the writer does
+ * not wait for a release). */
+static int flush_chunks(struct fs *fs, struct fh *h)
+{
+	struct node *n = h->n;
+	if (!h->upper || !__atomic_load_n(&n->part_dirty, __ATOMIC_ACQUIRE))
+		return 0;
+	freeze_enter(fs);
+	pthread_mutex_lock(&n->mu);
+	int err = partial_flush(fs, n, h->fd);
+	pthread_mutex_unlock(&n->mu);
+	freeze_leave(fs);
+	return err;
+}
+
 void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fh_free((struct fh *)(uintptr_t)fi->fh);
+	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
+	/* failing here, the chunks stay listed in memory only: the next flush
+	 * (fsync, a freeze, the unmount) tries again */
+	flush_chunks(fuse_req_userdata(req), h);
+	fh_free(h);
 	fuse_reply_err(req, 0);
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	struct fh *h = (struct fh *)(uintptr_t)fi->fh;
-	int err = 0;
-	if (h->upper && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
-		err = errno;
+	int err = flush_chunks(fuse_req_userdata(req), h);
+	if (!err && h->upper && (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0)
+		err = errno; /* this also makes the marker durable (inode metadata) */
 	SHALE_CRASH_POINT("fsync");
 	fuse_reply_err(req, err);
 }

@@ -44,6 +44,7 @@ struct node {
 	int ufd;               /* O_PATH fd of the upper object, -1 if not in the upper */
 	bool opaque;           /* the upper directory hides the lower one */
 	struct partial *part;  /* upper file with data still below (NULL: all in the upper) */
+	bool part_dirty;       /* part has chunks the marker does not list yet (copy_up.c) */
 	uint64_t nlookup;      /* the kernel's references (FUSE lookup count) */
 	uint64_t refs;         /* children and open files holding the node */
 	struct node *parent;   /* one parent (directories have exactly one) */
@@ -205,6 +206,13 @@ int copy_up(struct fs *fs, struct node *n);
 /* Make chunks of [off, off+len) of an upper file present (copied from below).
  * Node lock held. */
 int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len);
+/* Make the chunks copied up since the last flush durable, then list them in
+ * the marker (fd: the upper file open, or -1). fill_range leaves this to the
+ * file's release or fsync, a freeze, or the unmount: a small write into a big
+ * file waits for no disk. Node lock held. Returns 0 or errno. */
+int partial_flush(struct fs *fs, struct node *n, int fd);
+/* The same for every node (a freeze, the unmount). Returns 0 or an errno. */
+int partial_flush_all(struct fs *fs);
 /* Truncate an upper file, keeping the partial state right. Node lock held. */
 int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size);
 
