@@ -52,8 +52,15 @@ static void serve_client(struct fs *fs, int c)
 		}
 		pthread_rwlock_wrlock(&fs->freeze_lock);
 		/* the upper is quiet: list the chunks copied up, and make what it
-		 * holds durable for the reader */
-		partial_flush_all(fs);
+		 * holds durable for the reader; a reader of unlisted chunks would
+		 * take the image's data for them, so no freeze without it */
+		int err = partial_flush_all(fs);
+		if (err) {
+			pthread_rwlock_unlock(&fs->freeze_lock);
+			dprintf(c, "error cannot write the copy-up markers in the upper: %s\n",
+				strerror(err));
+			continue;
+		}
 		syncfs(fs->upper_fd);
 		dprintf(c, "frozen\n");
 		read_line(c, line, sizeof line); /* "thaw", or the peer is gone */

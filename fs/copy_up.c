@@ -351,6 +351,21 @@ int fill_range(struct fs *fs, struct node *n, uint64_t off, uint64_t len)
 	return err;
 }
 
+/* Write a node's partial state to its marker; once nothing is left below
+ * (whole), drop the marker and the state: an ordinary upper file. */
+static int partial_record(struct fs *fs, struct node *n, bool whole)
+{
+	if (!whole)
+		return partial_store(fs, n->ufd, n->part);
+	char path[32];
+	proc_path(n->ufd, path);
+	if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
+		return errno;
+	partial_free(n->part);
+	n->part = NULL;
+	return 0;
+}
+
 int partial_flush(struct fs *fs, struct node *n, int fd)
 {
 	struct partial *p = n->part;
@@ -369,16 +384,8 @@ int partial_flush(struct fs *fs, struct node *n, int fd)
 	bool all = true;
 	for (uint64_t i = 0; i < p->nchunks && all; i++)
 		all = has_bit(p, i);
-	if (all) {
-		char path[32];
-		proc_path(n->ufd, path);
-		if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
-			return errno;
-		partial_free(p);
-		n->part = NULL;
-	} else if ((err = partial_store(fs, n->ufd, p))) {
+	if ((err = partial_record(fs, n, all)))
 		return err;
-	}
 	__atomic_store_n(&n->part_dirty, false, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -427,16 +434,8 @@ int truncate_upper(struct fs *fs, struct node *n, int fd, uint64_t size)
 			uint64_t idx = size / SHALE_CHUNK_SIZE;
 			p->limit = idx * SHALE_CHUNK_SIZE; /* from here on, the upper file */
 			p->nchunks = (uint32_t)idx;
-			if (p->limit == 0) {
-				char path[32];
-				proc_path(n->ufd, path);
-				if (removexattr(path, XNAME(fs, X_COPYUP)) < 0 && errno != ENODATA)
-					return errno;
-				partial_free(p);
-				n->part = NULL;
-			} else if ((err = partial_store(fs, n->ufd, p))) {
+			if ((err = partial_record(fs, n, p->limit == 0)))
 				return err;
-			}
 		}
 	}
 	return ftruncate(fd, (off_t)size) < 0 ? errno : 0;

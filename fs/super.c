@@ -247,8 +247,13 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 		shale_err(EIO, "the FUSE session ended with an error");
 	fuse_loop_cfg_destroy(lc);
 	reclaim_stop(&fs);
-	if (!fs.ro && partial_flush_all(&fs))
-		fprintf(stderr, "shale: cannot list the chunks copied up in the upper\n");
+	int ferr = fs.ro ? 0 : partial_flush_all(&fs);
+	if (ferr)
+		fprintf(stderr,
+			"shale: cannot write the copy-up markers in the upper %s (%s): data "
+			"written since the last fsync into files copied up in part may read "
+			"as the image's again\n",
+			cfg->upper, strerror(ferr));
 	fuse_session_unmount(fs.se);
 	fuse_remove_signal_handlers(fs.se);
 out:

@@ -53,11 +53,15 @@ static int freeze(shale_store *s, json_t *c)
 	}
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	char reply[32] = "";
+	char reply[256] = ""; /* "frozen", or "error " and why */
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    write(fd, "freeze\n", 7) != 7 || read(fd, reply, sizeof reply - 1) <= 0 ||
 	    strncmp(reply, "frozen", 6)) {
-		shale_err(EIO, "cannot freeze the mount at %s: %s", at, strerror(errno));
+		if (!strncmp(reply, "error ", 6)) /* the daemon says why */
+			shale_err(EIO, "cannot freeze the mount at %s: %.*s", at,
+				  (int)strcspn(reply + 6, "\n"), reply + 6);
+		else
+			shale_err(EIO, "cannot freeze the mount at %s: %s", at, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		fd = -2;
