@@ -166,15 +166,20 @@ w5_prep() {
   cat "$MNT/$BIG_REL" "$MNT/$MID_REL" >/dev/null
   sync
 }
+# With copyup, a second row (ID + "in"): the seconds the program itself measured from
+# open to the end of close, the copy-up latency without the fork and exec (see W0).
 w5() {   # ID LABEL RUNS FILE COMMAND...
   local id=$1 label=$2 runs=$3 file=$4 amount=$5 unit=$6; shift 6
+  local inside=; [ "$1" = "$COPYUP" ] && inside=$RAW/$id.inside
   rec_meta "$id" "$label" "$amount" "$unit"
+  [ -n "$inside" ] && rec_meta "${id}in" "${label/W5 copy-up:/W5 copy-up inside the program (open to close):}" "$amount" "$unit"
   local r s ws; ws=$(write_sys "$id"); local SYS=$ws
   for ((r = 1; r <= runs; r++)); do
     for s in $SYS; do
       w5_prep "$s"
-      timeit "$@" "$MNT/$file" || log "warning: $id $s: command failed"
+      timeit "$@" "$MNT/$file" >"${inside:-/dev/null}" || log "warning: $id $s: command failed"
       rec_time "$id" "$s" $r "$LAST_T"
+      [ -n "$inside" ] && rec_time "${id}in" "$s" $r "$(cat "$inside")"
       [ $r = "$runs" ] && rec_check "$id" "$s" "$(upper_check "$file")"
     done
   done
