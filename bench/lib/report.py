@@ -96,7 +96,11 @@ def main():
         if not a or not b:
             return "-"
         rs = [a[r] / b[r] for r in a if r in b and b[r] > 0]
-        return f"{statistics.median(rs):.2f}x" if rs else "-"
+        if not rs:
+            return "-"
+        m = statistics.median(rs)
+        # far below the baseline, two decimals say 0.00x: give the factor too
+        return f"{m:.2f}x" if m >= 0.1 or m <= 0 else f"{m:.4f}x = 1/{1 / m:.0f}"
 
     out = []
     out.append("# bench/run results\n")
@@ -136,8 +140,8 @@ def main():
             tp = tput(amount, unit, med) if u == "s" else ""
             r = ratio(w, s, base) if base != "none" else "-"
             out.append(f"| {label} | {s} | {n} | {fmt(med, u)} | {fmt(lo, u)} | {fmt(hi, u)} | {tp} | {r} |")
-            if base == "kovl" and s != base and r.endswith("x"):
-                chart.append((w, s, float(r[:-1])))
+            if base == "kovl" and s != base and "x" in r:
+                chart.append((w, s, float(r.split("x")[0])))
         for s, why in nas.items():
             if s not in row_sys:
                 out.append(f"| {label} | {s} | 0 | {why} | | | | |")
