@@ -71,7 +71,7 @@ static int open_lower(struct fs *fs, struct fh *h)
 	return 0;
 }
 
-static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out)
+static int open_handle(fuse_req_t req, struct fs *fs, struct node *n, int flags, struct fh **out)
 {
 	bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	if (write && fs->ro)
@@ -103,6 +103,8 @@ static int open_handle(struct fs *fs, struct node *n, int flags, struct fh **out
 			pthread_mutex_lock(&n->mu);
 			err = truncate_upper(fs, n, h->fd, 0);
 			pthread_mutex_unlock(&n->mu);
+			if (!err && req_kill_suidgid())
+				err = kill_suidgid(req, n->ufd);
 			freeze_leave(fs);
 		}
 	} else {
@@ -120,7 +122,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fh *h;
-	int err = open_handle(fs, node_get(fs, ino), fi->flags, &h);
+	int err = open_handle(req, fs, node_get(fs, ino), fi->flags, &h);
 	if (err) {
 		fuse_reply_err(req, err);
 		return;
@@ -384,6 +386,8 @@ void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_
 		err = fill_range(fs, n, at, size);
 	}
 	pthread_mutex_unlock(&n->mu);
+	if (!err && req_kill_suidgid())
+		err = kill_suidgid(req, n->ufd);
 	ssize_t w = err ? -1 : pwrite(h->fd, buf, size, off);
 	if (!err && w < 0)
 		err = errno;

@@ -309,6 +309,9 @@ void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			err = truncate_upper(fs, n, fd, (uint64_t)attr->st_size);
 			pthread_mutex_unlock(&n->mu);
 			close(fd);
+			/* a truncate by a caller without CAP_FSETID (killpriv.c) */
+			if (!err && (to_set & FUSE_SET_ATTR_KILL_SUID))
+				err = kill_suidgid(req, n->ufd);
 		}
 	}
 	if (!err && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {

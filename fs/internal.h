@@ -87,7 +87,22 @@ struct fs {
 	bool userx;
 	uid_t map_uid;
 	gid_t map_gid;
+	/* killpriv.c: whether this daemon clears setuid bits (enum killpriv) */
+	int killpriv;
+	uint64_t init_unique;
 };
+
+/* ---- killpriv.c: setuid and setgid bits cleared here, not by the kernel ---- */
+enum killpriv { KILLPRIV_OFF, KILLPRIV_WAIT, KILLPRIV_OFFERED, KILLPRIV_ON };
+/* After fuse_session_mount: take the session's device I/O. Returns 0 or -errno
+ * (then the kernel clears the bits itself, as before). */
+int killpriv_setup(struct fs *fs);
+/* Does the request this thread handles ask to clear them (a write, truncate or
+ * O_TRUNC open by a caller without CAP_FSETID)? */
+bool req_kill_suidgid(void);
+/* Clear setuid, and setgid where group-executable or not the caller's group,
+ * of a regular upper file (an O_PATH fd). Returns 0 or errno. */
+int kill_suidgid(fuse_req_t req, int fd);
 
 /* ---- inode.c ---- */
 struct node *node_get(struct fs *fs, fuse_ino_t nodeid);

@@ -230,6 +230,8 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 		fuse_remove_signal_handlers(fs.se);
 		goto out;
 	}
+	if (!fs.ro)
+		killpriv_setup(&fs); /* read-only: nothing is written, nothing to clear */
 	raise_nofile();
 	if (!fs.ro)
 		reclaim_start(&fs);

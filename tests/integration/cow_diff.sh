@@ -21,7 +21,8 @@ kovl_rw() {
 }
 shale_rw() {
 	mkdir -p $T/s-$1
-	shale mount --name "c-$1" cow $T/s-$1
+	# allow_other: cases act as other users too, as on the kernel's mount
+	shale mount --name "c-$1" -o allow_other cow $T/s-$1
 }
 compare_case() { # NAME KERNEL-OPTIONS WHAT ARGS...
 	local name=$1 opts=$2

@@ -64,6 +64,14 @@ def make_lower(dirs):
     w(f"{l0}/xfile", b"x")
     os.setxattr(f"{l0}/xfile", "user.y", b"file-attr")
     os.utime(f"{l0}/file1", ns=(10**18, 10**18))
+    # setuid and setgid files for writes by another user (case "suid")
+    os.makedirs(f"{l0}/suid", exist_ok=True)
+    os.chmod(f"{l0}/suid", 0o777)
+    for name, mode, owner in (("own", 0o6775, 1000), ("nogx", 0o2666, 0), ("nogxg", 0o2666, 1000), ("rootw", 0o4777, 0),
+                              ("tr", 0o4777, 0), ("otr", 0o4777, 0), ("ch", 0o4755, 0)):
+        w(f"{l0}/suid/{name}", name.encode(), mode)
+        os.chown(f"{l0}/suid/{name}", owner, owner)
+        os.chmod(f"{l0}/suid/{name}", mode)  # chown cleared the bits
     # layer 1: changes on top
     os.makedirs(f"{l1}/dir/sub", exist_ok=True)
     os.mknod(f"{l1}/dir/sub/deep", stat.S_IFCHR, os.makedev(0, 0))
@@ -132,6 +140,30 @@ def _locks(p):
         os.close(fd)
 
 
+def _as(uid, op, *args):
+    """One operation by another user (no capabilities): its result."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            out = do(op, *args)
+        except BaseException as e:  # report, never run on as the parent
+            out = f"as-failed {e!r}"
+        os.write(w, str(out).encode())
+        os._exit(0)
+    os.close(w)
+    out = b""
+    while chunk := os.read(r, 4096):
+        out += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return f"as {uid}: {out.decode()}"
+
+
 def _listdir(p):
     return ",".join(sorted(os.listdir(p)))
 
@@ -187,6 +219,7 @@ OPS = {
     "statfs": lambda p: (os.statvfs(p), None)[1],
     "listdir": _listdir,
     "stat": _stat,
+    "as": _as,
 }
 
 # Each case: a list of (op, args...). Paths are relative to the mount.
@@ -246,6 +279,21 @@ CASES = {
     "statfs": [("statfs", "."), ("statfs", "dir")],
     "whiteout-recreate": [("unlink", "file1"), ("write", "file1", b"new"), ("read", "file1"),
                           ("unlink", "link"), ("symlink", "file1", "link"), ("readlink", "link")],
+    # a write, truncate or O_TRUNC open by a user without CAP_FSETID clears setuid
+    # (and setgid where group-executable); root's do not; chown always does
+    "suid": [("as", 1000, "pwrite", "suid/own", b"X", 0), ("stat", "suid/own"),
+             ("as", 1000, "pwrite", "suid/nogx", b"X", 0), ("stat", "suid/nogx"),
+             ("as", 1000, "pwrite", "suid/nogxg", b"X", 0), ("stat", "suid/nogxg"),
+             ("pwrite", "suid/rootw", b"R", 0), ("stat", "suid/rootw"),
+             ("as", 1000, "pwrite", "suid/rootw", b"U", 1), ("stat", "suid/rootw"),
+             ("as", 1000, "truncate", "suid/tr", 1), ("stat", "suid/tr"),
+             ("as", 1000, "write", "suid/otr", b"t"), ("stat", "suid/otr"),
+             ("chown", "suid/ch", 1000, 1000), ("stat", "suid/ch"),
+             ("write", "suid/new", b"n"), ("chmod", "suid/new", 0o4777),
+             ("as", 1000, "append", "suid/new", b"+"), ("stat", "suid/new"),
+             ("chmod", "suid/own", 0o6777), ("as", 1000, "append", "suid/own", b"+"),
+             ("stat", "suid/own"), ("chmod", "suid/own", 0o6777), ("as", 1000, "truncate", "suid/own", 0),
+             ("stat", "suid/own"), ("read", "suid/own")],
     "opaque-dir": [("listdir", "odir"), ("write", "odir/z", b"z"), ("listdir", "odir"),
                    ("rmtree", "odir"), ("listdir", ".")],
 }
