@@ -415,6 +415,8 @@ void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t 
 	int err = n->part ? fill_range(fs, n, (uint64_t)offset, (uint64_t)length) : 0;
 	if (!err && fallocate(h->fd, mode, offset, length) < 0)
 		err = errno;
+	if (!err) /* as a write: the kernel's FALLOCATE carries no kill flag */
+		err = kill_suidgid_unasked(fs, req, n->ufd);
 	pthread_mutex_unlock(&n->mu);
 	freeze_leave(fs);
 	fuse_reply_err(req, err);

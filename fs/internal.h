@@ -103,6 +103,9 @@ bool req_kill_suidgid(void);
 /* Clear setuid, and setgid where group-executable or not the caller's group,
  * of a regular upper file (an O_PATH fd). Returns 0 or errno. */
 int kill_suidgid(fuse_req_t req, int fd);
+/* The same where the kernel sends no flag (fallocate): when this daemon clears
+ * the bits and the caller lacks CAP_FSETID. */
+int kill_suidgid_unasked(struct fs *fs, fuse_req_t req, int fd);
 
 /* ---- inode.c ---- */
 struct node *node_get(struct fs *fs, fuse_ino_t nodeid);

@@ -14,6 +14,7 @@
  * the worker thread that reads it (a worker handles what it reads). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,6 +33,7 @@ enum {
 #define INIT_HANDLE_KILLPRIV_V2 (1u << 28)
 #define WRITE_KILL_SUIDGID (1u << 2)  /* fuse_write_in.write_flags */
 #define OPEN_KILL_SUIDGID (1u << 0)   /* fuse_open_in / fuse_create_in.open_flags */
+#define CAP_FSETID_BIT 4               /* linux/capability.h */
 #define IN_HEADER 40                  /* sizeof(struct fuse_in_header) */
 #define OUT_HEADER 16                 /* sizeof(struct fuse_out_header) */
 #define INIT_IN_FLAGS (IN_HEADER + 12) /* fuse_init_in.flags */
@@ -132,6 +134,39 @@ int killpriv_setup(struct fs *fs)
 bool req_kill_suidgid(void)
 {
 	return req_kill;
+}
+
+/* Has the caller CAP_FSETID (its effective set in /proc; without the file,
+ * as the kernel's default: root has it)? */
+static bool caller_has_fsetid(fuse_req_t req)
+{
+	const struct fuse_ctx *c = fuse_req_ctx(req);
+	char path[64], line[256];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)c->pid);
+	FILE *f = fopen(path, "re");
+	bool has = c->uid == 0;
+	while (f && fgets(line, sizeof line, f)) {
+		unsigned long long eff;
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			has = eff & (1ull << CAP_FSETID_BIT);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return has;
+}
+
+int kill_suidgid_unasked(struct fs *fs, fuse_req_t req, int fd)
+{
+	struct stat st;
+	if (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) != KILLPRIV_ON)
+		return 0; /* the kernel does it */
+	if (fstat(fd, &st) < 0)
+		return errno;
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) || caller_has_fsetid(req))
+		return 0;
+	return kill_suidgid(req, fd);
 }
 
 /* Is the caller in group g (its fsgid or a supplementary group)? */

@@ -293,7 +293,10 @@ CASES = {
              ("as", 1000, "append", "suid/new", b"+"), ("stat", "suid/new"),
              ("chmod", "suid/own", 0o6777), ("as", 1000, "append", "suid/own", b"+"),
              ("stat", "suid/own"), ("chmod", "suid/own", 0o6777), ("as", 1000, "truncate", "suid/own", 0),
-             ("stat", "suid/own"), ("read", "suid/own")],
+             ("stat", "suid/own"), ("read", "suid/own"),
+             ("chmod", "suid/new", 0o6777), ("as", 1000, "fallocate", "suid/new", 0, 100),
+             ("stat", "suid/new"), ("chmod", "suid/nogx", 0o6777),
+             ("as", 1000, "fallocate", "suid/nogx", 0, 100), ("stat", "suid/nogx")],
     "opaque-dir": [("listdir", "odir"), ("write", "odir/z", b"z"), ("listdir", "odir"),
                    ("rmtree", "odir"), ("listdir", ".")],
 }
