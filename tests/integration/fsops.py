@@ -164,6 +164,32 @@ def _as(uid, op, *args):
     return f"as {uid}: {out.decode()}"
 
 
+def _coherence(p, use_map=True):
+    """What a reader's descriptor (read, and a shared map) sees while another
+    descriptor writes: write-only ones write around the page cache. (A map of
+    a lower file made before its copy-up keeps the old content on overlayfs, a
+    documented exception; on shale it follows: no map there.)"""
+    seen = []
+    r = os.open(p, os.O_RDONLY)
+    try:
+        seen.append(os.pread(r, 1 << 16, 0))
+        m = mmap.mmap(r, 0, prot=mmap.PROT_READ) if use_map and os.fstat(r).st_size else None
+        w = os.open(p, os.O_WRONLY)
+        os.pwrite(w, b"W" * 3000, 1)
+        seen.append(os.pread(r, 1 << 16, 0))
+        if m:
+            seen.append(m[:4096])
+            m.close()
+        os.close(w)
+        a = os.open(p, os.O_WRONLY | os.O_APPEND)
+        os.write(a, b"tail")
+        os.close(a)
+        seen.append(os.pread(r, 1 << 16, 0))
+    finally:
+        os.close(r)
+    return " ".join(hashlib.sha256(s).hexdigest()[:8] for s in seen)
+
+
 def _listdir(p):
     return ",".join(sorted(os.listdir(p)))
 
@@ -220,6 +246,7 @@ OPS = {
     "listdir": _listdir,
     "stat": _stat,
     "as": _as,
+    "coherence": _coherence,
 }
 
 # Each case: a list of (op, args...). Paths are relative to the mount.
@@ -297,6 +324,10 @@ CASES = {
              ("chmod", "suid/new", 0o6777), ("as", 1000, "fallocate", "suid/new", 0, 100),
              ("stat", "suid/new"), ("chmod", "suid/nogx", 0o6777),
              ("as", 1000, "fallocate", "suid/nogx", 0, 100), ("stat", "suid/nogx")],
+    # a reader opened before (on a lower file: before its copy-up) sees the writes
+    "coherence": [("coherence", "file1", False), ("coherence", "dir/sub/c", False),
+                  ("write", "fresh", b"f" * 5000),
+                  ("coherence", "fresh"), ("read", "file1"), ("read", "fresh")],
     "opaque-dir": [("listdir", "odir"), ("write", "odir/z", b"z"), ("listdir", "odir"),
                    ("rmtree", "odir"), ("listdir", ".")],
 }
