@@ -122,10 +122,13 @@ static int open_handle(fuse_req_t req, struct fs *fs, struct node *n, int flags,
  * file, and a cached write of a range that starts inside a page goes out as
  * two requests (the partial page, then the rest); direct, each write() is one
  * (a tar extraction: a third fewer writes). The kernel drops cached pages a
- * direct write overwrites, so other opens still read what was written. */
-static bool write_only(int flags)
+ * direct write overwrites, so other opens still read what was written. Its
+ * direct path leaves setuid bits to the daemon: so only where the daemon
+ * clears them (killpriv.c), or writes without root (the bits go anyway). */
+static bool write_around(struct fs *fs, int flags)
 {
-	return (flags & O_ACCMODE) == O_WRONLY;
+	return (flags & O_ACCMODE) == O_WRONLY &&
+	       (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) == KILLPRIV_ON || geteuid() != 0);
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -139,7 +142,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* lower content never changes; upper only through us */
-	fi->direct_io = write_only(fi->flags);
+	fi->direct_io = write_around(fs, fi->flags);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }
@@ -170,7 +173,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	h->fd = fd;
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1;
-	fi->direct_io = write_only(fi->flags);
+	fi->direct_io = write_around(fs, fi->flags);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fh_free(h);
 		node_forget(fs, node_get(fs, e.ino), 1);
@@ -254,7 +257,7 @@ static void plan_reply(fuse_req_t req, struct plan *p, int err)
 	if (err)
 		fuse_reply_err(req, err);
 	else
-		fuse_reply_data(req, p->bv, FUSE_BUF_SPLICE_MOVE);
+		fuse_reply_data(req, p->bv, 0);
 	for (size_t k = 0; k < p->nfd; k++)
 		close(p->fds[k]);
 	free(p->fds);
@@ -281,7 +284,7 @@ static void read_lower(fuse_req_t req, struct fs *fs, struct fh *h, size_t size,
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = h->fd;
 		bv.buf[0].pos = off;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		fuse_reply_data(req, &bv, 0);
 		return;
 	}
 	struct plan p;
@@ -312,7 +315,7 @@ static void read_upper(fuse_req_t req, struct fs *fs, struct node *n, int fd, si
 		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 		bv.buf[0].fd = fd;
 		bv.buf[0].pos = off;
-		fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		fuse_reply_data(req, &bv, 0);
 		return;
 	}
 	struct stat st;

@@ -3,7 +3,7 @@
  *
  * Why: without it the kernel asks this daemon for security.capability before
  * every write() (file_remove_privs) and for the attributes before every chmod
- * that follows a chown: two of the thirteen requests a small file costs in a
+ * that follows a chown: two of the fifteen requests a small file cost in a
  * tar extraction. With it, the superblock is SB_NOSEC: the kernel asks once
  * per inode, and the upper file system (written by root, who keeps the bits)
  * is told when the writer could not (the kill flags below).
@@ -93,8 +93,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 		memcpy(&error, (char *)iov[0].iov_base + 4, 4);
 		memcpy(&unique, (char *)iov[0].iov_base + 8, 8);
 		if (unique == fs->init_unique) {
-			uint32_t flags = get32(iov[1].iov_base, INIT_OUT_FLAGS);
-			flags |= INIT_HANDLE_KILLPRIV_V2;
+			uint32_t flags = get32(iov[1].iov_base, INIT_OUT_FLAGS) | INIT_HANDLE_KILLPRIV_V2;
 			if (error == 0)
 				memcpy((char *)iov[1].iov_base + INIT_OUT_FLAGS, &flags, 4);
 			__atomic_store_n(&fs->killpriv, error == 0 ? KILLPRIV_ON : KILLPRIV_OFF,
