@@ -87,19 +87,26 @@ struct fs {
 	bool userx;
 	uid_t map_uid;
 	gid_t map_gid;
-	/* killpriv.c: whether this daemon clears setuid bits (enum killpriv) */
-	int killpriv;
-	uint64_t init_unique;
+	/* devio.c */
+	int killpriv;          /* does this daemon clear setuid bits? (enum killpriv) */
+	uint64_t init_unique;  /* the INIT request */
+	bool init_pending;     /* its reply not written yet */
+	char *where;           /* the canonical mount point (super.c) */
 };
 
-/* ---- killpriv.c: setuid and setgid bits cleared here, not by the kernel ---- */
-enum killpriv { KILLPRIV_OFF, KILLPRIV_WAIT, KILLPRIV_OFFERED, KILLPRIV_ON };
-/* After fuse_session_mount: take the session's device I/O. Returns 0 or -errno
- * (then the kernel clears the bits itself, as before). */
-int killpriv_setup(struct fs *fs);
-/* Does the request this thread handles ask to clear them (a write, truncate or
- * O_TRUNC open by a caller without CAP_FSETID)? */
+/* ---- devio.c: the session's device I/O ---- */
+enum killpriv { KILLPRIV_OFF, KILLPRIV_WANT, KILLPRIV_OFFERED, KILLPRIV_ON };
+/* After fuse_session_mount: take the session's device I/O; ask for
+ * HANDLE_KILLPRIV_V2 if `killpriv`. Returns 0 or -errno (then libfuse's own
+ * I/O: the kernel clears setuid bits, no mount_after_init). */
+int devio_setup(struct fs *fs, bool killpriv);
+/* Does the request this thread handles ask to clear setuid bits (a write,
+ * truncate or O_TRUNC open by a caller without CAP_FSETID)? */
 bool req_kill_suidgid(void);
+/* super.c: settings made once the kernel has processed the INIT reply. */
+void mount_after_init(struct fs *fs);
+
+/* ---- killpriv.c: setuid and setgid bits cleared here, not by the kernel ---- */
 /* Clear setuid, and setgid where group-executable or not the caller's group,
  * of a regular upper file (an O_PATH fd). Returns 0 or errno. */
 int kill_suidgid(fuse_req_t req, int fd);

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -145,6 +146,84 @@ int shale_fs_prepare_upper(shale_store *s, const shale_id *image, const char *up
 	return ret;
 }
 
+/* The kernel reads a FUSE file ahead by 128 KiB at most (its INIT offer; the
+ * reply can only lower it), where the disk under the store reads ahead by
+ * megabytes: a cold sequential read then waits on one small request at a time
+ * (1 GiB: 0.94 s against 0.54 s at 4 MiB). So the mount reads ahead as far as
+ * that disk does, set where the kernel keeps it (root only; /sys/class/bdi).
+ * Done once the kernel has taken the INIT reply (which would reset it), from
+ * mountinfo: a stat of the mount point would ask this daemon. `where`: the
+ * canonical mount point. */
+static unsigned disk_readahead_kb(dev_t dev)
+{
+	unsigned kb = 0;
+	const char *const rel[] = {"", "/.."}; /* a disk, or the disk of a partition */
+	for (int i = 0; i < 2 && !kb; i++) {
+		char path[96];
+		snprintf(path, sizeof path, "/sys/dev/block/%u:%u%s/queue/read_ahead_kb",
+			 major(dev), minor(dev), rel[i]);
+		FILE *f = fopen(path, "re");
+		if (f && fscanf(f, "%u", &kb) != 1)
+			kb = 0;
+		if (f)
+			fclose(f);
+	}
+	return kb;
+}
+
+static void unescape_octal(char *s) /* mountinfo writes " " as \040 */
+{
+	char *o = s;
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
+			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
+			s += 3;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = 0;
+}
+
+static void raise_readahead(const char *where, const char *store)
+{
+	struct stat st;
+	unsigned kb, maj = 0, min = 0;
+	if (geteuid() != 0 || stat(store, &st) < 0 || (kb = disk_readahead_kb(st.st_dev)) <= 128)
+		return;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	while (f && getline(&line, &cap, f) > 0) {
+		unsigned a, b;
+		char mnt[PATH_MAX + 1];
+		/* id parent maj:min root mount-point ... (the newest entry wins) */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4096s", &a, &b, mnt) == 3) {
+			unescape_octal(mnt);
+			if (!strcmp(mnt, where))
+				maj = a, min = b;
+		}
+	}
+	free(line);
+	if (f)
+		fclose(f);
+	char path[96];
+	snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	if (maj || min) {
+		FILE *w = fopen(path, "we");
+		if (w) {
+			fprintf(w, "%u\n", kb);
+			fclose(w);
+		}
+	}
+}
+
+void mount_after_init(struct fs *fs)
+{
+	if (fs->where)
+		raise_readahead(fs->where, shale_root(fs->s));
+}
+
 /* Every inode the kernel holds keeps an O_PATH fd on its upper object (as
  * libfuse's passthrough_ll and virtiofsd do): take what the system allows (root
  * may raise the hard limit up to fs.nr_open); reclaim.c keeps within it. */
@@ -227,14 +306,17 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 		ready(cfg, shale_errmsg());
 		goto out;
 	}
+	/* before the mount: once mounted, resolving it would ask this daemon */
+	fs.where = realpath(mountpoint, NULL);
 	if (fuse_session_mount(fs.se, mountpoint) != 0) {
 		shale_err(EIO, "cannot mount at %s (see the message above)", mountpoint);
 		ready(cfg, shale_errmsg());
 		fuse_remove_signal_handlers(fs.se);
 		goto out;
 	}
-	if (!fs.ro)
-		killpriv_setup(&fs); /* read-only: nothing is written, nothing to clear */
+	/* setuid bits: cleared here by a root daemon writing a privileged upper;
+	 * without root its own writes clear them, and read-only nothing is written */
+	devio_setup(&fs, !fs.ro && geteuid() == 0 && !fs.userx);
 	raise_nofile();
 	if (!fs.ro)
 		reclaim_start(&fs);
@@ -282,5 +364,6 @@ out:
 		close(fs.work_fd);
 	pthread_rwlock_destroy(&fs.tree_lock);
 	shale_view_close(fs.view);
+	free(fs.where);
 	return ret;
 }
