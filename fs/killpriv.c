@@ -39,17 +39,6 @@ static bool caller_has_fsetid(fuse_req_t req)
 	return has;
 }
 
-int kill_suidgid_unasked(struct fs *fs, fuse_req_t req, int fd)
-{
-	struct stat st;
-	if (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) != KILLPRIV_ON)
-		return 0; /* the kernel does it */
-	if (fstat(fd, &st) < 0)
-		return errno;
-	if (!S_ISREG(st.st_mode) || !(st.st_mode & (S_ISUID | S_ISGID)) || caller_has_fsetid(req))
-		return 0;
-	return kill_suidgid(req, fd);
-}
 
 /* Is the caller in group g (its fsgid or a supplementary group)? */
 static bool caller_in_group(fuse_req_t req, gid_t g)
@@ -68,22 +57,39 @@ static bool caller_in_group(fuse_req_t req, gid_t g)
 	return in;
 }
 
-int kill_suidgid(fuse_req_t req, int fd)
+/* Clear what the kernel would of st (fd's): 0 or errno. */
+static int kill_bits(fuse_req_t req, int fd, const struct stat *st)
 {
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return errno;
-	mode_t m = st.st_mode & 07777;
-	if (!S_ISREG(st.st_mode) || !(m & (S_ISUID | S_ISGID)))
+	mode_t m = st->st_mode & 07777;
+	if (!S_ISREG(st->st_mode) || !(m & (S_ISUID | S_ISGID)))
 		return 0;
 	/* as the kernel (setattr_should_drop_suidgid): setuid always; setgid
 	 * when group-executable, or when the caller is not in the file's group */
 	mode_t kill = S_ISUID;
-	if ((m & S_ISGID) && ((m & S_IXGRP) || !caller_in_group(req, st.st_gid)))
+	if ((m & S_ISGID) && ((m & S_IXGRP) || !caller_in_group(req, st->st_gid)))
 		kill |= S_ISGID;
 	if (!(m & kill))
 		return 0;
 	char p[32];
 	proc_path(fd, p);
 	return chmod(p, m & ~kill) < 0 ? errno : 0;
+}
+
+int kill_suidgid(fuse_req_t req, int fd)
+{
+	struct stat st;
+	return fstat(fd, &st) < 0 ? errno : kill_bits(req, fd, &st);
+}
+
+int kill_suidgid_unasked(struct fs *fs, fuse_req_t req, int fd)
+{
+	struct stat st;
+	if (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) != KILLPRIV_ON)
+		return 0; /* the kernel does it */
+	if (fstat(fd, &st) < 0)
+		return errno;
+	/* the capabilities (a read of /proc) only for a file with the bits */
+	if (!(st.st_mode & (S_ISUID | S_ISGID)) || caller_has_fsetid(req))
+		return 0;
+	return kill_bits(req, fd, &st);
 }

@@ -83,6 +83,14 @@ assert_contains "$ERR" "Read-only file system"
 expect_exit 1 mkdir "$M/d"
 expect_exit 1 rm "$M/etc/hello"
 
+step "the mount reads ahead as far as the store's disk does, up to 2 MiB"
+disk=/sys/dev/block/$(stat -c '%Hd:%Ld' "$SHALE_ROOT")
+ra=$(cat "$disk/queue/read_ahead_kb" 2>/dev/null || cat "$disk/../queue/read_ahead_kb" 2>/dev/null || echo 0)
+got=$(cat "/sys/class/bdi/$(mountpoint -d "$M")/read_ahead_kb")
+want=$((ra > 2048 ? 2048 : ra > 128 ? ra : 128))
+[ "$got" = "$want" ] || fail "mount readahead $got KiB, want $want (store disk: $ra KiB)"
+echo "  readahead $got KiB (store disk: $ra KiB)"
+
 step "statfs works"
 stat -f "$M" >/dev/null && df "$M" >/dev/null
 
