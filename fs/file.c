@@ -128,7 +128,15 @@ static int open_handle(fuse_req_t req, struct fs *fs, struct node *n, int flags,
 static bool write_around(struct fs *fs, int flags)
 {
 	return (flags & O_ACCMODE) == O_WRONLY &&
-	       (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) == KILLPRIV_ON || geteuid() != 0);
+	       (__atomic_load_n(&fs->killpriv, __ATOMIC_ACQUIRE) == KILLPRIV_ON || !fs->as_root);
+}
+
+/* How the kernel caches an open file: lower content never changes, and the
+ * upper only through us, so cached pages stay good. */
+static void cache_mode(struct fs *fs, struct fuse_file_info *fi)
+{
+	fi->keep_cache = 1;
+	fi->direct_io = write_around(fs, fi->flags);
 }
 
 void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -141,8 +149,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1; /* lower content never changes; upper only through us */
-	fi->direct_io = write_around(fs, fi->flags);
+	cache_mode(fs, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		fh_free(h);
 }
@@ -172,8 +179,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 	h->upper = true;
 	h->fd = fd;
 	fi->fh = (uintptr_t)h;
-	fi->keep_cache = 1;
-	fi->direct_io = write_around(fs, fi->flags);
+	cache_mode(fs, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		fh_free(h);
 		node_forget(fs, node_get(fs, e.ino), 1);

@@ -7,6 +7,7 @@
 #define SHALE_FS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "store.h"
 
@@ -45,6 +46,12 @@ int shale_fs_diff(shale_store *s, const char *upper, const shale_id *lower_image
  * records, redirects and origins; each problem reported as SHALE_FSCK_ERROR. */
 int shale_fs_check_upper(shale_store *s, const shale_id *image, const char *upper,
 			 shale_fsck_fn report, void *ctx, uint64_t *problems);
+
+/* Is `path` a mount point (in /proc/self/mountinfo; the path is not touched)?
+ * Its file system type (e.g. "fuse.shale") into fstype, its device into
+ * major and minor (each may be NULL). */
+bool shale_fs_mount_find(const char *path, char *fstype, size_t len, unsigned *major,
+			 unsigned *minor);
 
 /* Mount at `mountpoint` and serve requests until unmounted or signalled.
  * Returns 0 after a clean unmount, -1 on error (message in shale_errmsg()). */

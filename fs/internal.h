@@ -60,6 +60,7 @@ struct fs {
 	struct fuse_session *se;
 	const struct shale_fs_config *cfg;
 	bool ro;
+	bool as_root;          /* the daemon runs as root */
 	bool no_opendir;       /* the kernel opens directories itself (super.c) */
 	int upper_fd, work_fd; /* -1 when read-only */
 	/* Renames take it exclusively (they change node parents and names); other

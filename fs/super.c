@@ -176,59 +176,29 @@ static unsigned disk_readahead_kb(dev_t dev)
 	return kb;
 }
 
-static void unescape_octal(char *s) /* mountinfo writes " " as \040 */
-{
-	char *o = s;
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] && s[3]) {
-			*o++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*o++ = *s;
-		}
-	}
-	*o = 0;
-}
-
-static void raise_readahead(const char *where, const char *store)
+static void raise_readahead(bool root, const char *where, const char *store)
 {
 	struct stat st;
 	unsigned kb, maj = 0, min = 0;
-	if (geteuid() != 0 || stat(store, &st) < 0 || (kb = disk_readahead_kb(st.st_dev)) <= 128)
+	if (!root || stat(store, &st) < 0 || (kb = disk_readahead_kb(st.st_dev)) <= 128)
 		return;
 	if (kb > READAHEAD_MAX_KB)
 		kb = READAHEAD_MAX_KB;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL;
-	size_t cap = 0;
-	while (f && getline(&line, &cap, f) > 0) {
-		unsigned a, b;
-		char mnt[PATH_MAX + 1];
-		/* id parent maj:min root mount-point ... (the newest entry wins) */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4096s", &a, &b, mnt) == 3) {
-			unescape_octal(mnt);
-			if (!strcmp(mnt, where))
-				maj = a, min = b;
-		}
-	}
-	free(line);
-	if (f)
-		fclose(f);
 	char path[96];
+	if (!shale_fs_mount_find(where, NULL, 0, &maj, &min) || (!maj && !min))
+		return;
 	snprintf(path, sizeof path, "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
-	if (maj || min) {
-		FILE *w = fopen(path, "we");
-		if (w) {
-			fprintf(w, "%u\n", kb);
-			fclose(w);
-		}
+	FILE *w = fopen(path, "we");
+	if (w) {
+		fprintf(w, "%u\n", kb);
+		fclose(w);
 	}
 }
 
 void mount_after_init(struct fs *fs)
 {
 	if (fs->where)
-		raise_readahead(fs->where, shale_root(fs->s));
+		raise_readahead(fs->as_root, fs->where, shale_root(fs->s));
 }
 
 /* Every inode the kernel holds keeps an O_PATH fd on its upper object (as
@@ -266,7 +236,7 @@ static void ready(const struct shale_fs_config *cfg, const char *error)
 int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char *mountpoint)
 {
 	struct fs fs = {.s = s, .cfg = cfg, .ro = !cfg->upper, .upper_fd = -1, .work_fd = -1,
-			.control_fd = -1};
+			.control_fd = -1, .as_root = geteuid() == 0};
 	int ret = -1;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	fs.view = shale_view_open_image(s, &cfg->image);
@@ -323,7 +293,7 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 	}
 	/* setuid bits: cleared here by a root daemon writing a privileged upper;
 	 * without root its own writes clear them, and read-only nothing is written */
-	devio_setup(&fs, !fs.ro && geteuid() == 0 && !fs.userx);
+	devio_setup(&fs, !fs.ro && fs.as_root && !fs.userx);
 	raise_nofile();
 	if (!fs.ro)
 		reclaim_start(&fs);

@@ -55,51 +55,6 @@ void wait_exit(pid_t pid, int ms)
 
 /* ---- the mount table (/proc/self/mountinfo) ---- */
 
-/* Unescape mountinfo's octal escapes (\040 for space...). */
-static void unescape(char *s)
-{
-	char *o = s;
-	for (char *p = s; *p; p++) {
-		if (p[0] == '\\' && p[1] >= '0' && p[1] <= '7' && p[2] && p[3]) {
-			*o++ = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
-			p += 3;
-		} else {
-			*o++ = *p;
-		}
-	}
-	*o = 0;
-}
-
-bool mountinfo_find(const char *path, char *fstype, size_t len)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
-	bool found = false;
-	if (!f)
-		return false;
-	while (fgets(line, sizeof line, f)) {
-		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-		char *save, *tok = strtok_r(line, " ", &save);
-		char *mp = NULL;
-		for (int i = 0; tok && i < 4; i++)
-			tok = strtok_r(NULL, " ", &save);
-		mp = tok;
-		if (!mp)
-			continue;
-		unescape(mp);
-		if (strcmp(mp, path))
-			continue;
-		while ((tok = strtok_r(NULL, " ", &save)) && strcmp(tok, "-"))
-			;
-		tok = strtok_r(NULL, " ", &save);
-		if (fstype)
-			snprintf(fstype, len, "%s", tok ? tok : "");
-		found = true; /* the last match is the top mount: keep reading */
-	}
-	fclose(f);
-	return found;
-}
-
 /* An absolute, normalised path that works even when the last component is a
  * dead FUSE mount (stat gives ENOTCONN there). */
 int abs_mountpoint(const char *arg, char *out)
@@ -390,7 +345,7 @@ static int mount_main(struct cli *c, int argc, char **argv, struct mount_req *m)
 		return cli_error("mount: %s: %s", dir, strerror(errno));
 	char parent[PATH_MAX + 4];
 	snprintf(parent, sizeof parent, "%s/..", m->mountpoint);
-	if (mountinfo_find(m->mountpoint, NULL, 0) ||
+	if (shale_fs_mount_find(m->mountpoint, NULL, 0, NULL, NULL) ||
 	    (stat(parent, &pst) == 0 && pst.st_dev != st.st_dev && strcmp(m->mountpoint, "/")))
 		return cli_error("mount: %s is busy: something is already mounted there", m->mountpoint);
 	if (fuse_usable() < 0)
@@ -482,7 +437,7 @@ int mount_stop(struct cli *c, const char *arg, bool lazy)
 		return EXIT_ERR;
 	json_t *rec = shale_table_get(s, SHALE_T_MOUNTS, path);
 	pid_t pid = rec ? (pid_t)json_integer_value(json_object_get(rec, "pid")) : 0;
-	bool mounted = mountinfo_find(path, fstype, sizeof fstype);
+	bool mounted = shale_fs_mount_find(path, fstype, sizeof fstype, NULL, NULL);
 	if (mounted && strcmp(fstype, "fuse.shale")) {
 		json_decref(rec);
 		return cli_error("umount: %s is not a shale mount (%s)", path, fstype);
@@ -557,7 +512,7 @@ static int list_mount(void *ctx, const char *key, json_t *val)
 	struct mounts_ctx *m = ctx;
 	pid_t pid = (pid_t)json_integer_value(json_object_get(val, "pid"));
 	bool alive = pid_running(pid);
-	bool mounted = mountinfo_find(key, NULL, 0);
+	bool mounted = shale_fs_mount_find(key, NULL, 0, NULL, NULL);
 	if (!alive && !mounted) { /* gone without cleaning up: forget it */
 		shale_table_delete(m->s, SHALE_T_MOUNTS, key);
 		return 0;

@@ -9,8 +9,6 @@
 
 #include "store.h"
 
-/* Is `path` a mount point? Its filesystem type (e.g. "fuse.shale") into fstype. */
-bool mountinfo_find(const char *path, char *fstype, size_t len);
 /* Absolute path of a mount point, even when it is a dead FUSE mount. */
 int abs_mountpoint(const char *arg, char *out);
 /* Is the process alive (not a zombie)? */
