@@ -277,16 +277,24 @@ static const char *verify_object(struct fsck *f, const shale_id *d, uint64_t siz
 		close(fd);
 		return "wrong size";
 	}
-	static __thread uint8_t buf[1 << 20];
+	/* on the heap, not thread-local: a static TLS buffer is in every thread
+	 * of every program linking the store, FUSE workers included */
+	size_t cap = size < (1u << 20) ? (size_t)size + 1 : 1u << 20;
+	uint8_t *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return "out of memory";
+	}
 	hash_state *h = hash_new(f->s);
 	ssize_t n;
 	uint64_t got = 0;
-	while ((n = read(fd, buf, sizeof buf)) > 0) {
+	while ((n = read(fd, buf, cap)) > 0) {
 		hash_update(h, buf, (size_t)n);
 		got += (uint64_t)n;
 		tick(f, 0, (uint64_t)n);
 	}
 	close(fd);
+	free(buf);
 	shale_id real;
 	hash_final(h, &real);
 	hash_free(h);

@@ -1,5 +1,6 @@
 /* sha256 through OpenSSL's EVP interface. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,14 +71,21 @@ int oci_sha256_fd(int fd, char out[OCI_DIGEST_LEN], uint64_t *size)
 	oci_hasher *h = oci_hasher_new();
 	if (!h)
 		return shale_err(ENOMEM, "sha256: out of memory");
-	static _Thread_local unsigned char buf[1 << 20];
+	/* on the heap: a thread-local buffer would be in every thread */
+	enum { CAP = 1 << 20 };
+	unsigned char *buf = malloc(CAP);
+	if (!buf) {
+		oci_hasher_free(h);
+		return shale_err(ENOMEM, "sha256: out of memory");
+	}
 	uint64_t total = 0;
 	for (;;) {
-		ssize_t r = read(fd, buf, sizeof buf);
+		ssize_t r = read(fd, buf, CAP);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
 			int e = errno;
+			free(buf);
 			oci_hasher_free(h);
 			return shale_err(e, "read: %s", strerror(e));
 		}
@@ -86,6 +94,7 @@ int oci_sha256_fd(int fd, char out[OCI_DIGEST_LEN], uint64_t *size)
 		oci_hasher_update(h, buf, (size_t)r);
 		total += (uint64_t)r;
 	}
+	free(buf);
 	oci_hasher_final(h, out);
 	oci_hasher_free(h);
 	if (size)

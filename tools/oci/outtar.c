@@ -109,28 +109,38 @@ int outtar_file(struct outtar *o, const char *name, const char *path, oci_bytes_
 		close(fd);
 		return fail(o, name);
 	}
-	static _Thread_local char buf[1 << 20];
+	/* on the heap: a thread-local buffer would be in every thread */
+	size_t cap = st.st_size < (1 << 20) ? (size_t)st.st_size + 1 : 1u << 20;
+	char *buf = malloc(cap);
+	if (!buf) {
+		close(fd);
+		return shale_err(ENOMEM, "%s: out of memory", path);
+	}
 	uint64_t done = 0;
+	int rc = 0;
 	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
+		ssize_t n = read(fd, buf, cap);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			int err = errno;
-			close(fd);
-			return shale_err(err, "%s: %s", path, strerror(err));
+			rc = shale_err(err, "%s: %s", path, strerror(err));
+			break;
 		}
 		if (n == 0)
 			break;
 		if (archive_write_data(o->a, buf, (size_t)n) != n) {
-			close(fd);
-			return fail(o, name);
+			rc = fail(o, name);
+			break;
 		}
 		done += (uint64_t)n;
 		if (progress)
 			progress(ctx, done, (uint64_t)st.st_size);
 	}
+	free(buf);
 	close(fd);
+	if (rc)
+		return rc;
 	if (done != (uint64_t)st.st_size)
 		return shale_err(EIO, "%s: the file changed while it was saved", path);
 	return 0;
