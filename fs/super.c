@@ -1,6 +1,7 @@
 /* The mount itself: session setup, capabilities, statfs, and the serve loop. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,6 +240,10 @@ int shale_fs_serve(shale_store *s, const struct shale_fs_config *cfg, const char
 			.control_fd = -1, .as_root = geteuid() == 0};
 	int ret = -1;
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	/* a daemon lives long: blocks of 128 KiB and more (copy-up chunks, large
+	 * readdirs and xattr lists) go back to the system when freed, where glibc's
+	 * adaptive threshold would keep up to 2 MiB in each arena a worker used */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	fs.view = shale_view_open_image(s, &cfg->image);
 	if (!fs.view) {
 		ready(cfg, shale_errmsg());
