@@ -147,6 +147,20 @@ whiteout() { mkdir -p "$(dirname "$1")"; rm -rf "$1"; mknod "$1" c 0 0; }
 opaque() { mkdir -p "$1"; setfattr -n trusted.overlay.opaque -v y "$1"; }
 
 # Wait until a path is (or is no longer) a mount point.
+# The pid of the daemon serving MOUNTPOINT.
+daemon_pid() { # MOUNTPOINT
+	shale mounts --format json | python3 -c '
+import json, sys
+print([j["pid"] for j in map(json.loads, sys.stdin) if j["mountpoint"] == sys.argv[1]][0])' "$1"
+}
+
+# fsck finds nothing wrong and nothing left over.
+fsck_clean() { # [what]
+	local out
+	out=$(shale fsck 2>&1) || fail "fsck ${1:-}: $out"
+	assert_contains "$out" "0 errors, 0 leftovers" "fsck ${1:-}"
+}
+
 is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
 # expect_fail CMD...: CMD must fail (any non-zero exit); its stderr is in $ERR.

@@ -22,11 +22,6 @@ source "$(dirname "$0")/lib.sh"
 
 M=$T/m
 mkdir -p "$M"
-daemon_pid() { # MOUNTPOINT
-	shale mounts --format json | python3 -c '
-import json, sys
-print([j["pid"] for j in map(json.loads, sys.stdin) if j["mountpoint"] == sys.argv[1]][0])' "$1"
-}
 
 step "an image: a directory of 3000 files, chunked files, an entry with 250 KiB of xattrs"
 python3 - "$T/img.tar" <<'PY'
