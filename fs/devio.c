@@ -1,5 +1,5 @@
 /* The session's device I/O, ours rather than libfuse's (a custom io: plain
- * read, writev and splice), for what libfuse 3.14 cannot do:
+ * read and writev), for what libfuse 3.14 cannot do:
  *  - ask for FUSE_HANDLE_KILLPRIV_V2 (killpriv.c), amending the INIT reply
  *    when the kernel offers it, and note each request's kill flag, which
  *    libfuse drops, for the worker thread that reads it (a worker handles
@@ -108,21 +108,14 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return r;
 }
 
-static ssize_t io_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, size_t len,
-			      unsigned int flags, void *userdata)
-{
-	(void)userdata;
-	return splice(fdin, offin, fdout, offout, len, flags);
-}
-
 int devio_setup(struct fs *fs, bool killpriv)
 {
 	/* no splice_receive: requests must pass through io_read (libfuse then
-	 * reads them into memory, as it does for us anyway) */
+	 * reads them into memory, as it does for us anyway); no splice_send:
+	 * replies are copied (file.c: reply_pieces) */
 	static const struct fuse_custom_io io = {
 		.read = io_read,
 		.writev = io_writev,
-		.splice_send = io_splice_send,
 	};
 	fs->killpriv = killpriv ? KILLPRIV_WANT : KILLPRIV_OFF;
 	int r = fuse_session_custom_io(fs->se, &io, fuse_session_fd(fs->se));

@@ -17,12 +17,11 @@
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
-	/* reads: splice from object files; readahead as large as a request. Not
-	 * SPLICE_MOVE: the kernel then takes the spliced pages into the mount's
-	 * page cache rather than copying them, and warm reads of those pages
-	 * came out a third slower (1 GiB: 113 ms against 75 ms) */
-	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
-		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/* reads are copied through a buffer (file.c: reply_pieces), not spliced:
+	 * libfuse gives splicing up for good at the first page not in memory.
+	 * (With SPLICE_MOVE the kernel took spliced pages into the mount's page
+	 * cache, and warm reads of them came out a third slower.) */
+	conn->want &= ~(FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
