@@ -38,7 +38,12 @@ struct fsck {
 	struct idset bad;     /* objects and chunk lists missing or damaged */
 	struct idset images;  /* image records */
 	struct idset chains;  /* chains of images */
+	uint8_t *buf;         /* objects are read through it (FSCK_BUF bytes) */
 };
+
+/* On the heap, not thread-local: a static TLS buffer is in every thread of
+ * every program linking the store, FUSE workers included. */
+#define FSCK_BUF (1u << 20)
 
 static void say(struct fsck *f, enum shale_fsck_kind kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -277,24 +282,15 @@ static const char *verify_object(struct fsck *f, const shale_id *d, uint64_t siz
 		close(fd);
 		return "wrong size";
 	}
-	/* on the heap, not thread-local: a static TLS buffer is in every thread
-	 * of every program linking the store, FUSE workers included */
-	size_t cap = size < (1u << 20) ? (size_t)size + 1 : 1u << 20;
-	uint8_t *buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return "out of memory";
-	}
 	hash_state *h = hash_new(f->s);
 	ssize_t n;
 	uint64_t got = 0;
-	while ((n = read(fd, buf, cap)) > 0) {
-		hash_update(h, buf, (size_t)n);
+	while ((n = read(fd, f->buf, FSCK_BUF)) > 0) {
+		hash_update(h, f->buf, (size_t)n);
 		got += (uint64_t)n;
 		tick(f, 0, (uint64_t)n);
 	}
 	close(fd);
-	free(buf);
 	shale_id real;
 	hash_final(h, &real);
 	hash_free(h);
@@ -843,8 +839,12 @@ int shale_fsck(shale_store *s, bool repair, shale_fsck_fn report, void *ctx,
 	memset(st, 0, sizeof *st);
 	struct fsck f = {.s = s, .repair = repair, .report = report, .ctx = ctx,
 			 .progress = progress, .pctx = pctx, .st = st};
-	if (shale_lock_exclusive(s, true) < 0)
+	if (!(f.buf = malloc(FSCK_BUF)))
+		return shale_err(ENOMEM, "fsck: out of memory");
+	if (shale_lock_exclusive(s, true) < 0) {
+		free(f.buf);
 		return -1;
+	}
 	int ret = -1;
 	if (check_meta(&f) < 0 || check_layers(&f) < 0 || check_orphan_entries(&f) < 0 ||
 	    check_lists(&f) < 0 || check_objects(&f) < 0)
@@ -875,5 +875,6 @@ out:
 	idset_free(&f.bad);
 	idset_free(&f.images);
 	idset_free(&f.chains);
+	free(f.buf);
 	return ret;
 }

@@ -146,7 +146,6 @@ kovl_mount() {
 whiteout() { mkdir -p "$(dirname "$1")"; rm -rf "$1"; mknod "$1" c 0 0; }
 opaque() { mkdir -p "$1"; setfattr -n trusted.overlay.opaque -v y "$1"; }
 
-# Wait until a path is (or is no longer) a mount point.
 # The pid of the daemon serving MOUNTPOINT.
 daemon_pid() { # MOUNTPOINT
 	shale mounts --format json | python3 -c '
@@ -161,6 +160,7 @@ fsck_clean() { # [what]
 	assert_contains "$out" "0 errors, 0 leftovers" "fsck ${1:-}"
 }
 
+# Wait until a path is (or is no longer) a mount point.
 is_mounted() { awk -v m="$1" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
 
 # expect_fail CMD...: CMD must fail (any non-zero exit); its stderr is in $ERR.
