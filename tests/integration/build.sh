@@ -80,7 +80,9 @@ shale build -t kinds $T/kinds >$T/k
 n=$(grep -c '^Step' $T/k)
 assert_eq $((n - 1)) "$(grep -c 'Using cache' $T/k)" "every step cached on a rebuild"
 assert_eq "1 e" "$(shale run --rm kinds)"
-shale run --rm --entrypoint cat kinds /x/sub/b.txt | grep -qx two || fail "ADD did not extract the tar"
+# captured, not piped into grep -q: busybox cat sendfile()s once more after
+# the data, and with the reader gone (pipefail) it dies of SIGPIPE, 1 run in 20
+assert_eq two "$(shale run --rm --entrypoint cat kinds /x/sub/b.txt)" "ADD extracted the tar"
 # change the instruction of step i: steps before it hit, it misses
 for i in $(seq 2 16); do
 	awk -v i=$i 'NR == i { if ($1 == "COPY") $2 = "sub/b.txt"; else if ($1 == "ADD") $2 = "a.txt";
@@ -179,5 +181,5 @@ shale builder prune >/dev/null
 out=$(shale prune)
 layers=$(sed -n 's/.*layers: \([0-9]*\).*/\1/p' <<<"$out")
 [ "${layers:-0}" -gt 5 ] || fail "prune reclaimed no build layers: $out"
-shale run --rm node node still-here | grep -q "node still-here" || fail "the base image went"
+assert_eq "node still-here" "$(shale run --rm node node still-here)" "the base image is still there"
 echo PASS
