@@ -2,6 +2,7 @@
  * path, without touching the path (a stat of a FUSE mount point asks its
  * daemon, which may be this process, or dead). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs.h"
@@ -25,11 +26,12 @@ bool shale_fs_mount_find(const char *path, char *fstype, size_t len, unsigned *m
 			 unsigned *minor)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192];
+	char *line = NULL; /* whole lines: an overlay's options can run to pages */
+	size_t cap = 0;
 	bool found = false;
 	if (!f)
 		return false;
-	while (fgets(line, sizeof line, f)) {
+	while (getline(&line, &cap, f) > 0) {
 		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
 		char *save, *tok = strtok_r(line, " ", &save);
 		unsigned a = 0, b = 0;
@@ -55,6 +57,7 @@ bool shale_fs_mount_find(const char *path, char *fstype, size_t len, unsigned *m
 			*minor = b;
 		found = true; /* the last match is the top mount: keep reading */
 	}
+	free(line);
 	fclose(f);
 	return found;
 }

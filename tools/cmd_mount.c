@@ -53,7 +53,7 @@ void wait_exit(pid_t pid, int ms)
 	}
 }
 
-/* ---- the mount table (/proc/self/mountinfo) ---- */
+/* ---- mount points ---- */
 
 /* An absolute, normalised path that works even when the last component is a
  * dead FUSE mount (stat gives ENOTCONN there). */
